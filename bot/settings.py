@@ -1,0 +1,111 @@
+"""The one settings object: read from the environment and an optional ``.env``, validated at start.
+
+Built once by the command (``bot.cli``) and passed down. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from knowledge.config import KnowledgeConfig
+
+
+def _env(name: str, **kw):
+    """A field read from exactly the environment variable ``name`` (and settable by field name)."""
+    return Field(validation_alias=AliasChoices(name, name.lower()), **kw)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Knowledge (issue 3)
+    docs: Annotated[list[Path], NoDecode] = _env("THREADWISE_DOCS", default_factory=list)
+    milvus_uri: str = _env("MILVUS_URI", default="./data/milvus.db")
+    milvus_token: SecretStr | None = _env("MILVUS_TOKEN", default=None)
+    milvus_collection: str = _env("MILVUS_COLLECTION", default="threadwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    database_url: str = _env("DATABASE_URL", default="sqlite:///./data/threadwise.db")
+    embedder: Literal["local", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
+    embedding_model: str | None = _env("THREADWISE_EMBEDDING_MODEL", default=None)
+    openai_api_key: SecretStr | None = _env("OPENAI_API_KEY", default=None)
+    openai_base_url: str | None = _env("OPENAI_BASE_URL", default=None)
+    sync_minutes: float = _env("THREADWISE_SYNC_MINUTES", default=15, ge=0)
+    max_file_mb: float = _env("THREADWISE_MAX_FILE_MB", default=50, gt=0)
+    chunk_size: int = _env("THREADWISE_CHUNK_SIZE", default=1200, ge=200, le=8000)
+    chunk_overlap: int = _env("THREADWISE_CHUNK_OVERLAP", default=150, ge=0, le=2000)
+
+    # The agent team (issue 4)
+    model: str = _env("THREADWISE_MODEL", default="gpt-4o-mini")
+    analyst_model: str | None = _env("THREADWISE_ANALYST_MODEL", default=None)
+    writer_model: str | None = _env("THREADWISE_WRITER_MODEL", default=None)
+    history_turns: int = _env("THREADWISE_HISTORY_TURNS", default=6, ge=0, le=100)
+    model_timeout: float = _env("THREADWISE_MODEL_TIMEOUT", default=60, gt=0)
+
+    # Logging
+    log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
+    log_format: Literal["text", "json"] = _env("THREADWISE_LOG_FORMAT", default="text")
+
+    @field_validator("docs", mode="before")
+    @classmethod
+    def _split_docs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part.strip()).expanduser() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("openai_base_url", "embedding_model", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value)
+        except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+            raise ValueError(f"not a SQLAlchemy URL ({exc})") from None
+        return value
+
+    def knowledge(self) -> KnowledgeConfig:
+        return KnowledgeConfig(
+            docs=tuple(self.docs),
+            milvus_uri=self.milvus_uri,
+            milvus_token=self.milvus_token.get_secret_value() if self.milvus_token else None,
+            collection=self.milvus_collection,
+            database_url=self.database_url,
+            embedder=self.embedder,
+            embedding_model=self.embedding_model,
+            openai_api_key=self.openai_api_key.get_secret_value() if self.openai_api_key else None,
+            openai_base_url=self.openai_base_url,
+            max_file_mb=self.max_file_mb,
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+        )
+
+    @property
+    def model_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+
+class SettingsError(Exception):
+    """A bad setting, with one line per problem naming the environment variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            field = Settings.model_fields.get(name)
+            alias = field.validation_alias.choices[0] if field and field.validation_alias else name
+            lines.append(f"{alias}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("bad setting " + "; ".join(lines)) from None

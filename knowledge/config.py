@@ -1,0 +1,42 @@
+"""What the knowledge layer needs to know, as a plain value.
+
+The one settings object (``bot.settings.Settings``) builds this at the edge; ``knowledge`` never
+reads the environment itself and never imports ``bot``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_LOCAL_MODEL = "wordllama-l2-supercat-256"
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    docs: tuple[Path, ...] = ()
+    milvus_uri: str = "./data/milvus.db"
+    milvus_token: str | None = field(default=None, repr=False)
+    collection: str = "threadwise"
+    database_url: str = "sqlite:///./data/threadwise.db"
+    embedder: str = "local"  # "local" or "openai"
+    embedding_model: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    max_file_mb: float = 50.0
+    chunk_size: int = 1200  # characters, see bench/README.md
+    chunk_overlap: int = 150
+    rrf_k: int = 60
+    embed_batch: int = 64
+
+    @property
+    def model_name(self) -> str:
+        if self.embedding_model:
+            return self.embedding_model
+        return DEFAULT_OPENAI_MODEL if self.embedder == "openai" else DEFAULT_LOCAL_MODEL
+
+    @property
+    def is_lite(self) -> bool:
+        """Milvus Lite is a local file; http(s)/tcp URIs are a Milvus server or Zilliz."""
+        return "://" not in self.milvus_uri
