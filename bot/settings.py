@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from knowledge.config import KnowledgeConfig
@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     docs: Annotated[list[Path], NoDecode] = _env("THREADWISE_DOCS", default_factory=list)
     milvus_uri: str = _env("MILVUS_URI", default="./data/milvus.db")
     milvus_token: SecretStr | None = _env("MILVUS_TOKEN", default=None)
-    milvus_collection: str = _env("MILVUS_COLLECTION", default="threadwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    milvus_collection: str = _env(
+        "MILVUS_COLLECTION", default="threadwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
+    )
     database_url: str = _env("DATABASE_URL", default="sqlite:///./data/threadwise.db")
     embedder: Literal["local", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
     embedding_model: str | None = _env("THREADWISE_EMBEDDING_MODEL", default=None)
@@ -73,6 +75,15 @@ class Settings(BaseSettings):
             raise ValueError(f"not a SQLAlchemy URL ({exc})") from None
         return value
 
+    @model_validator(mode="after")
+    def _check_chunking(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"THREADWISE_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"THREADWISE_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
+
     def knowledge(self) -> KnowledgeConfig:
         return KnowledgeConfig(
             docs=tuple(self.docs),
@@ -107,5 +118,7 @@ def load_settings(**overrides: object) -> Settings:
             name = str(err["loc"][0]) if err["loc"] else "?"
             field = Settings.model_fields.get(name)
             alias = field.validation_alias.choices[0] if field and field.validation_alias else name
-            lines.append(f"{alias}: {err['msg']} (got {err.get('input')!r})")
+            secret = any(word in alias for word in ("TOKEN", "KEY", "SECRET"))
+            shown = "" if secret or not err["loc"] else f" (got {err.get('input')!r})"
+            lines.append(f"{alias}: {err['msg']}{shown}" if err["loc"] else err["msg"])
         raise SettingsError("bad setting " + "; ".join(lines)) from None
