@@ -58,7 +58,7 @@ def _reader_for(name: str) -> Reader:
     return _READERS[suffix]
 
 
-def _check_size(size: int, max_bytes: int | None) -> None:
+def check_size(size: int, max_bytes: int | None) -> None:
     if size == 0:
         raise UnreadableDocument("empty file")
     if max_bytes is not None and size > max_bytes:
@@ -75,7 +75,7 @@ def _human(size: int, *, exact: bool = False) -> str:
 
 
 def _read(reader: Reader, data: bytes, name: str, max_bytes: int | None) -> ParsedDocument:
-    _check_size(len(data), max_bytes)
+    check_size(len(data), max_bytes)
     try:
         return reader(data, PurePath(name).name)
     except UnreadableDocument:

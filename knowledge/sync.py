@@ -1,0 +1,315 @@
+"""One sync: crawl the folders, index what changed, remove what is gone.
+
+Guarantees (tested in tests/test_sync.py):
+- unchanged bytes are never parsed or embedded (size + mtime, then the byte hash);
+- a changed document's new chunks are written before its old ones are removed;
+- documents are removed only after a complete crawl;
+- killed at any moment and run again, the index ends exactly as a clean sync leaves it, because
+  every document's manifest row is written as ``pending`` before Milvus is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from knowledge.chunking import chunk_document
+from knowledge.config import KnowledgeConfig
+from knowledge.embedders import Embedder
+from knowledge.errors import SyncBusy, UnreadableDocument
+from knowledge.manifest import DocumentRow, Manifest, owner_id, owner_is_dead
+from knowledge.readers import SUPPORTED_SUFFIXES, check_size, read_bytes
+from knowledge.store import ChunkStore
+from knowledge.types import WORKSPACE, Chunk, Skipped, SyncReport
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+SYNC_LOCK = "knowledge-sync"
+LOCK_LEASE = timedelta(seconds=60)  # renewed every LOCK_RENEW while the sync runs
+LOCK_RENEW = 15.0
+BATCH_CHUNKS = 512  # chunks embedded and written per request round
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    doc_id: str
+    path: str  # relative, as cited
+    location: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Crawl:
+    files: list[FoundFile] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+
+def document_id(location: Path) -> str:
+    return hashlib.sha1(f"folder:{location}".encode()).hexdigest()
+
+
+def crawl(roots: tuple[Path, ...]) -> Crawl:
+    """Every regular file under the roots, hidden files and folders left out."""
+    result = Crawl()
+    if not roots:
+        result.errors.append("no document folders configured (set THREADWISE_DOCS)")
+    prefix_with_root = len(roots) > 1
+    for root in roots:
+        root = root.expanduser().resolve()
+        if not root.is_dir():
+            result.errors.append(f"document folder {root} does not exist or is not a folder")
+            continue
+
+        def _on_error(err: OSError) -> None:
+            result.errors.append(f"cannot read {err.filename}: {err.strerror}")
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=_on_error):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                location = Path(dirpath) / name
+                try:
+                    st = location.stat()
+                except OSError as exc:
+                    result.errors.append(f"cannot stat {location}: {exc.strerror}")
+                    continue
+                if not location.is_file():
+                    continue
+                rel = location.relative_to(root).as_posix()
+                shown = f"{root.name}/{rel}" if prefix_with_root else rel
+                result.files.append(
+                    FoundFile(document_id(location), shown, location, st.st_size, st.st_mtime_ns)
+                )
+    return result
+
+
+@dataclass
+class _Pending:
+    found: FoundFile
+    byte_hash: str
+    title: str
+    chunks: list[Chunk]
+    existed: bool
+
+
+class Syncer:
+    def __init__(self, config: KnowledgeConfig, manifest: Manifest, store: ChunkStore, embedder: Embedder):
+        self.config = config
+        self.manifest = manifest
+        self.store = store
+        self.embedder = embedder
+        self.owner = owner_id()
+
+    def _acquire(self) -> None:
+        if self.manifest.acquire_lock(SYNC_LOCK, self.owner, LOCK_LEASE):
+            return
+        holder = self.manifest.lock_holder(SYNC_LOCK)
+        if holder and owner_is_dead(holder[0]):
+            log.warning("taking over the sync lock of %s, which no longer runs", holder[0])
+            if self.manifest.take_over_lock(SYNC_LOCK, holder[0], self.owner, LOCK_LEASE):
+                return
+        raise SyncBusy("another sync is running (one sync at a time); try again when it ends")
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.wait(LOCK_RENEW):
+            try:
+                self.manifest.renew_lock(SYNC_LOCK, self.owner, LOCK_LEASE)
+            except Exception:  # a missed renewal is retried; the lease outlives several
+                log.warning("could not renew the sync lock", exc_info=True)
+
+    def run(self, *, rebuild: bool = False, progress: Progress | None = None) -> SyncReport:
+        self._acquire()
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), name="sync-lock", daemon=True)
+        heartbeat.start()
+        started = time.monotonic()
+        report = SyncReport(started_at=datetime.now(UTC).isoformat())
+        run_id = self.manifest.start_run()
+        try:
+            self._run(report, rebuild, progress or (lambda *_: None))
+        except Exception as exc:
+            report.ok = False
+            report.error = str(exc) or type(exc).__name__
+            raise
+        finally:
+            report.seconds = round(time.monotonic() - started, 3)
+            report.finished_at = datetime.now(UTC).isoformat()
+            self.manifest.finish_run(run_id, report)
+            stop.set()
+            heartbeat.join()
+            self.manifest.release_lock(SYNC_LOCK, self.owner)
+        return report
+
+    # ------------------------------------------------------------------------------------------
+
+    def _run(self, report: SyncReport, rebuild: bool, progress: Progress) -> None:
+        if rebuild:
+            self.store.drop()
+            self.manifest.clear("folder")
+        self.store.open()
+        found = crawl(self.config.docs)
+        rows = self.manifest.documents("folder")
+        max_bytes = int(self.config.max_file_mb * 1024 * 1024)
+        batch: list[_Pending] = []
+        total = len(found.files)
+        progress("index", 0, total)
+        for done, item in enumerate(found.files, 1):
+            self._consider(item, rows.get(item.doc_id), max_bytes, batch, report)
+            if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
+                self._write(batch, report)
+                batch.clear()
+            progress("index", done, total)
+        self._write(batch, report)
+
+        if found.complete:
+            seen = {f.doc_id for f in found.files}
+            gone = [doc_id for doc_id in rows if doc_id not in seen]
+            if gone:
+                self.manifest.set_status(gone, "deleting")
+                self.store.delete_documents(gone)
+                self.manifest.remove(gone)
+                report.deleted = sum(1 for d in gone if rows[d].status != "skipped")
+        else:
+            report.ok = False
+            report.error = "crawl incomplete, nothing deleted: " + "; ".join(found.errors[:5])
+            log.warning(report.error)
+
+    def _consider(
+        self,
+        item: FoundFile,
+        row: DocumentRow | None,
+        max_bytes: int,
+        batch: list[_Pending],
+        report: SyncReport,
+    ) -> None:
+        settled = row is not None and row.status in ("indexed", "skipped")
+        # A file skipped for its size is judged again: the limit may have been raised since.
+        if settled and row.status == "skipped" and (row.reason or "").startswith("too large"):
+            settled = False
+        if settled and row.size == item.size and row.mtime_ns == item.mtime_ns:
+            self._count_unchanged(row, report)
+            return
+        if item.location.suffix.lower() not in SUPPORTED_SUFFIXES:
+            self._skip(
+                item, row, "", f"unsupported format {item.location.suffix or '(no extension)'}", report
+            )
+            return
+        try:
+            check_size(item.size, max_bytes)  # before reading a byte of it
+        except UnreadableDocument as exc:
+            self._skip(item, row, "", exc.reason, report)
+            return
+        try:
+            data = item.location.read_bytes()
+        except OSError as exc:
+            self._skip(item, row, "", f"cannot read: {exc.strerror}", report)
+            return
+        byte_hash = hashlib.sha256(data).hexdigest()
+        if settled and row.byte_hash == byte_hash:
+            self.manifest.touch(item.doc_id, item.mtime_ns)
+            self._count_unchanged(row, report)
+            return
+        try:
+            parsed = read_bytes(data, item.location.name)
+            chunks = chunk_document(
+                parsed,
+                doc_id=item.doc_id,
+                doc_path=item.path,
+                version=byte_hash[:16],
+                size=self.config.chunk_size,
+                overlap=self.config.chunk_overlap,
+                access=WORKSPACE,
+            )
+        except UnreadableDocument as exc:
+            self._skip(item, row, byte_hash, exc.reason, report)
+            return
+        except Exception as exc:  # a parser bug must not stop the other documents
+            log.exception("reading %s failed", item.path)
+            self._skip(item, row, byte_hash, f"cannot parse: {type(exc).__name__}: {exc}", report)
+            return
+        if not chunks:
+            self._skip(item, row, byte_hash, "no text found", report)
+            return
+        existed = row is not None and row.status in ("indexed", "pending") and row.chunk_count > 0
+        batch.append(_Pending(item, byte_hash, parsed.title, chunks, existed))
+
+    @staticmethod
+    def _count_unchanged(row: DocumentRow, report: SyncReport) -> None:
+        if row.status == "skipped":
+            report.skipped.append(Skipped(row.path, row.reason or ""))
+        else:
+            report.unchanged += 1
+
+    def _skip(
+        self, item: FoundFile, row: DocumentRow | None, byte_hash: str, reason: str, report: SyncReport
+    ) -> None:
+        """Record a skipped document; an earlier readable version's chunks leave the index."""
+        skipped = self._row(item, byte_hash, "", 0, "pending", reason)
+        if row is not None and row.chunk_count:
+            self.manifest.put(skipped)
+            self.store.delete_documents([item.doc_id])
+        skipped.status = "skipped"
+        self.manifest.put(skipped)
+        report.skipped.append(Skipped(item.path, reason))
+
+    def _write(self, batch: list[_Pending], report: SyncReport) -> None:
+        if not batch:
+            return
+        # Write-ahead: a kill from here on leaves "pending" rows that the next sync redoes.
+        for pending in batch:
+            self.manifest.put(
+                self._row(
+                    pending.found, pending.byte_hash, pending.title, len(pending.chunks), "pending", None
+                )
+            )
+        chunks = [c for p in batch for c in p.chunks]
+        vectors = self.embedder.embed_documents([c.text for c in chunks])
+        self.store.upsert(chunks, vectors)
+        for pending in batch:
+            # New chunks are in; only now do the old version's chunks go.
+            self.store.delete_document(pending.found.doc_id, keep={c.chunk_id for c in pending.chunks})
+            self.manifest.put(
+                self._row(
+                    pending.found, pending.byte_hash, pending.title, len(pending.chunks), "indexed", None
+                )
+            )
+            if pending.existed:
+                report.updated += 1
+            else:
+                report.added += 1
+        report.chunks += len(chunks)
+
+    @staticmethod
+    def _row(
+        item: FoundFile, byte_hash: str, title: str, chunk_count: int, status: str, reason: str | None
+    ) -> DocumentRow:
+        return DocumentRow(
+            doc_id=item.doc_id,
+            source="folder",
+            path=item.path,
+            location=str(item.location),
+            title=title,
+            access=WORKSPACE,
+            size=item.size,
+            mtime_ns=item.mtime_ns,
+            byte_hash=byte_hash,
+            chunk_count=chunk_count,
+            status=status,
+            reason=reason,
+            last_sync=None,
+        )
