@@ -39,7 +39,7 @@ def read_document(path: Path, max_bytes: int) -> ParsedDocument:
     reader = _reader_for(path.name)
     try:
         size = path.stat().st_size
-        _check_size(size, max_bytes)
+        check_size(size, max_bytes)
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableDocument(f"cannot read file: {exc.strerror or short_error(exc)}") from None
