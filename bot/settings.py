@@ -47,6 +47,23 @@ class Settings(BaseSettings):
     writer_model: str | None = _env("THREADWISE_WRITER_MODEL", default=None)
     history_turns: int = _env("THREADWISE_HISTORY_TURNS", default=6, ge=0, le=100)
     model_timeout: float = _env("THREADWISE_MODEL_TIMEOUT", default=60, gt=0)
+    # Retries of one model request on 429/5xx/connection errors, with backoff, within a time budget.
+    model_retries: int = _env("THREADWISE_MODEL_RETRIES", default=3, ge=0, le=10)
+    model_retry_budget: float = _env("THREADWISE_MODEL_RETRY_BUDGET", default=30, gt=0)
+
+    # Slack (issue 5). Tokens are checked when `serve` / `socket` start, not here: other commands run without them.
+    slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN", default=None)
+    slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET", default=None)
+    slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN", default=None)
+    slack_api_url: str = _env("SLACK_API_URL", default="https://slack.com/api/")
+    slack_allow_bots: bool = _env("SLACK_ALLOW_BOTS", default=False)
+    slack_streaming: bool = _env("SLACK_STREAMING", default=True)
+    host: str = _env("THREADWISE_HOST", default="0.0.0.0")
+    port: int = _env("THREADWISE_PORT", default=3000, ge=1, le=65535)
+    max_concurrent_answers: int = _env("THREADWISE_MAX_CONCURRENT_ANSWERS", default=8, ge=1, le=256)
+    answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
+    claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
+    max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)
 
     # Logging
     log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
@@ -63,6 +80,14 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"  # the SDK appends the method name
 
     @field_validator("database_url")
     @classmethod
