@@ -25,6 +25,7 @@ import numpy as np
 
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import EmbedderMismatch, KnowledgeError, StoreUnavailable
+from knowledge.fusion import FUSION_DEPTH, fuse_ranks
 from knowledge.types import SEARCH_MODES, AccessScope, Chunk, Hit, SearchMode
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ TEXT_BYTES = 65535
 # ef at query time is max(64, 2k) - above ~64 recall@10 barely moves while latency keeps growing.
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
 HNSW_EF_MIN = 64
-# Each route of a hybrid search fetches this many candidates (at least) before RRF fuses them.
-HYBRID_CANDIDATES = 50
 
 # BM25 skips these words, in documents and in questions alike: they match nearly every chunk, so they
 # add little to a ranking but make every query walk huge posting lists (Milvus Lite scores those in
@@ -65,8 +64,8 @@ ANALYZER = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "s
 UPSERT_ROWS = 500  # rows per upsert request
 UPSERT_BYTES = 16 * 1024 * 1024  # and at most this much text+vector per request (gRPC limits)
 DELETE_IDS = 1000  # primary keys per delete request
-READ_TIMEOUT = 30.0
-WRITE_TIMEOUT = 120.0
+READ_TIMEOUT = 20.0  # bounds pymilvus's own retries too: a dead server fails a call after this
+WRITE_TIMEOUT = 60.0
 
 OUTPUT_FIELDS = [
     "chunk_id",
@@ -80,6 +79,11 @@ OUTPUT_FIELDS = [
     "url",
     "text",
 ]
+
+# pymilvus pings every 10 s even when idle; Milvus Lite's in-process gRPC server keeps gRPC's default
+# ping policy and once answered GOAWAY "too_many_pings" after a quiet minute (seen in bench_search),
+# dropping the connection. Over loopback to our own process a keepalive has nothing to detect anyway.
+LITE_GRPC = {"grpc.keepalive_time_ms": 600_000, "grpc.keepalive_permit_without_calls": False}
 
 LITE_LOCKED = (
     "Milvus Lite file {uri} is open in another process (a running `threadwise serve`?). "
@@ -306,7 +310,8 @@ class ChunkStore:
         doc_ids: list[str] | None = None,
     ) -> list[Hit]:
         """The k best chunks the scope may see, best first. Scores: higher is better in every mode
-        (cosine similarity for dense, BM25 for bm25, the RRF sum for hybrid)."""
+        (cosine similarity for dense, BM25 for bm25, the fused RRF score of ``knowledge.fusion`` for
+        hybrid)."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
         if not 1 <= k <= 1000:
@@ -323,38 +328,55 @@ class ChunkStore:
         if not scope.tokens or doc_ids == [] or (mode != "dense" and not text.strip()):
             return []  # nothing visible, or no words to match
 
-        client = self._require()
-        dense_params = {"metric_type": "COSINE", "params": {"ef": max(HNSW_EF_MIN, 2 * k)}}
-        bm25_params = {"metric_type": "BM25"}
-        common = {"limit": k, "output_fields": OUTPUT_FIELDS, "timeout": READ_TIMEOUT}
-        if mode == "hybrid":
-            from pymilvus import AnnSearchRequest, RRFRanker
-
-            candidates = max(HYBRID_CANDIDATES, 2 * k)
-            requests = [
-                AnnSearchRequest([vector], "dense", dense_params, candidates, expr=expr, expr_params=params),
-                AnnSearchRequest([text], "sparse", bm25_params, candidates, expr=expr, expr_params=params),
+        if mode != "hybrid":
+            ranked = self._route(mode, text, vector, k, expr, params)
+            return [
+                Hit(chunk=_chunk(entity), score=score, rank=rank)
+                for rank, (score, entity) in enumerate(ranked, start=1)
             ]
-            result = self._call(
-                "hybrid search",
-                client.hybrid_search,
-                self.collection,
-                requests,
-                RRFRanker(self.config.rrf_k),
-                **common,
-            )
+        # Hybrid: both routes, fused here (knowledge.fusion) rather than by Milvus's RRFRanker, which
+        # lets every candidate vote and so let mid-list agreement outrank either route's best chunk.
+        limit = max(k, FUSION_DEPTH)
+        routes = [self._route(route, text, vector, limit, expr, params) for route in ("dense", "bm25")]
+        entities = {entity["chunk_id"]: entity for ranked in routes for _, entity in ranked}
+        fused = fuse_ranks(
+            [[entity["chunk_id"] for _, entity in ranked] for ranked in routes],
+            k=self.config.rrf_k,
+            depth=FUSION_DEPTH,
+        )
+        return [
+            Hit(chunk=_chunk(entities[chunk_id]), score=score, rank=rank)
+            for rank, (chunk_id, score) in enumerate(fused[:k], start=1)
+        ]
+
+    def _route(
+        self,
+        mode: SearchMode,
+        text: str,
+        vector: list[float] | None,
+        limit: int,
+        expr: str,
+        params: dict[str, Any],
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """One route's best ``limit`` chunks as (score, entity), best first."""
+        client = self._require()
+        if mode == "dense":
+            search_params = {"metric_type": "COSINE", "params": {"ef": max(HNSW_EF_MIN, 2 * limit)}}
         else:
-            result = self._call(
-                f"{mode} search",
-                client.search,
-                self.collection,
-                [vector] if mode == "dense" else [text],
-                filter=expr,
-                filter_params=params,
-                anns_field="dense" if mode == "dense" else "sparse",
-                search_params=dense_params if mode == "dense" else bm25_params,
-                **common,
-            )
+            search_params = {"metric_type": "BM25"}
+        result = self._call(
+            f"{mode} search",
+            client.search,
+            self.collection,
+            [vector] if mode == "dense" else [text],
+            filter=expr,
+            filter_params=params,
+            anns_field="dense" if mode == "dense" else "sparse",
+            search_params=search_params,
+            limit=limit,
+            output_fields=OUTPUT_FIELDS,
+            timeout=READ_TIMEOUT,
+        )
         hits = result[0] if result else []
         # Milvus Lite reports BM25 as a negative distance (smaller = better), a server as a positive
         # score: the magnitude is the BM25 score either way.
@@ -362,10 +384,7 @@ class ChunkStore:
         ranked = sorted(
             zip(scores, range(len(hits)), hits, strict=True), key=lambda item: (-item[0], item[1])
         )
-        return [
-            Hit(chunk=_chunk(hit["entity"]), score=score, rank=rank)
-            for rank, (score, _, hit) in enumerate(ranked, start=1)
-        ]
+        return [(score, hit["entity"]) for score, _, hit in ranked]
 
     def count(self, doc_id: str | None = None) -> int:
         """The exact number of chunks, in the whole collection or in one document."""
@@ -407,7 +426,12 @@ class ChunkStore:
                     "nor a Milvus server URL (http://, https://, tcp://)"
                 )
             path = Path(uri).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot create the folder for Milvus Lite file {uri}: {exc.strerror}"
+                ) from None
             if path.is_file():
                 raise StoreUnavailable(
                     f"{uri} is a file (an older Milvus Lite's format?); this Milvus Lite keeps a directory "
@@ -415,7 +439,7 @@ class ChunkStore:
                 )
             with _lite_lock:
                 try:
-                    client = MilvusClient(str(path), timeout=self.connect_timeout)
+                    client = MilvusClient(str(path), timeout=self.connect_timeout, grpc_options=LITE_GRPC)
                 except MilvusException as exc:
                     if _lite_path_is_locked(path):
                         raise StoreUnavailable(LITE_LOCKED.format(uri=uri)) from None
@@ -610,54 +634,69 @@ class ChunkStore:
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one Milvus call, turning its errors into the knowledge layer's."""
-        import grpc
-        from pymilvus.exceptions import MilvusException
-
         try:
             return fn(*args, **kwargs)
-        except MilvusException as exc:
-            if _unreachable(exc):
-                raise StoreUnavailable(
-                    f"Milvus at {self._where} did not answer ({what}): {_one_line(exc)}"
-                ) from None
-            raise KnowledgeError(f"Milvus {what} failed: {_one_line(exc)}") from None
-        except grpc.RpcError as exc:
-            raise StoreUnavailable(
-                f"Milvus at {self._where} did not answer ({what}): {exc.code().name}"
-            ) from None
+        except _milvus_errors() as exc:
+            raise self._translate(what, exc) from None
 
     def _retrying(self, what: str, fn: Callable[[], T], attempts: int = 3) -> T:
-        """Writes are idempotent (upsert by id, delete by id), so a transient failure is retried.
+        """Writes are idempotent (upsert by id, delete by id), so a transient failure is tried again.
 
-        pymilvus already retries UNAVAILABLE and rate limits within each call's timeout; this adds
-        retries for what it does not (deadline exceeded on a busy server).
+        pymilvus itself retries UNAVAILABLE and rate limits until each call's timeout; this adds what
+        it does not: a deadline exceeded on a busy server, or an error the server marks retriable.
         """
         for attempt in range(1, attempts + 1):
             try:
-                return self._call(what, fn)
-            except StoreUnavailable:
-                if attempt == attempts:
-                    raise
-                log.warning("Milvus %s failed (attempt %d of %d); retrying", what, attempt, attempts)
+                return fn()
+            except _milvus_errors() as exc:
+                if attempt == attempts or not _transient(exc):
+                    raise self._translate(what, exc) from None
+                log.warning(
+                    "Milvus %s failed (%s); attempt %d of %d", what, _one_line(exc), attempt, attempts
+                )
                 time.sleep(2**attempt)
         raise AssertionError("unreachable")
+
+    def _translate(self, what: str, exc: Exception) -> KnowledgeError:
+        if _unreachable(exc):
+            return StoreUnavailable(f"Milvus at {self._where} did not answer ({what}): {_one_line(exc)}")
+        return KnowledgeError(f"Milvus {what} failed: {_one_line(exc)}")
+
+
+def _milvus_errors() -> tuple[type[Exception], ...]:
+    import grpc
+    from pymilvus.exceptions import MilvusException
+
+    return (MilvusException, grpc.RpcError, grpc.FutureTimeoutError)
+
+
+def _code(exc: Exception) -> object:
+    code = getattr(exc, "code", None)
+    return code() if callable(code) else code
 
 
 def _unreachable(exc: Exception) -> bool:
     import grpc
     from pymilvus.exceptions import MilvusUnavailableException
 
-    code = getattr(exc, "code", None)
     return (
-        isinstance(exc, MilvusUnavailableException)
-        or code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-        or code == 2  # pymilvus: "Fail connecting to server"
-        or "Fail connecting to server" in str(getattr(exc, "message", ""))
+        isinstance(exc, (MilvusUnavailableException, grpc.FutureTimeoutError))
+        or _code(exc)
+        in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, 2)  # 2: ConnectFailed
+        or "Fail connecting to server" in _one_line(exc)
     )
 
 
+def _transient(exc: Exception) -> bool:
+    import grpc
+
+    return _code(exc) == grpc.StatusCode.DEADLINE_EXCEEDED or bool(getattr(exc, "retriable", False))
+
+
 def _one_line(exc: Exception) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    code = _code(exc)
+    message = getattr(exc, "message", None) or (code.name if hasattr(code, "name") else str(exc))
+    message = message or type(exc).__name__
     return " ".join(str(message).split())[:300]
 
 

@@ -1,0 +1,235 @@
+"""Embedders: the bundled WordLlama model, and the OpenAI client against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from knowledge.config import KnowledgeConfig
+from knowledge.embedders import LocalEmbedder, OpenAIEmbedder, make_embedder
+from knowledge.errors import EmbeddingError
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def norm(vector: list[float]) -> float:
+    return math.sqrt(sum(x * x for x in vector))
+
+
+# --- local ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def test_default_local_embedder_is_wordllama_256(local: LocalEmbedder):
+    embedder = make_embedder(KnowledgeConfig())
+    assert (embedder.name, embedder.dimension) == ("local:wordllama-l2-supercat-256", 256)
+    vector = local.embed_query("How do I reset my VPN password?")
+    assert len(vector) == 256
+    assert norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_local_paraphrase_is_closer_than_an_unrelated_text(local: LocalEmbedder):
+    leave, deploys = local.embed_documents(
+        [
+            "Every employee gets 27 days of paid annual leave per calendar year.",
+            "Production deploys happen Monday to Thursday between 10:00 and 16:00 UTC.",
+        ]
+    )
+    query = local.embed_query("How much holiday allowance do staff receive?")
+    assert cosine(query, leave) > cosine(query, deploys) + 0.15
+
+
+def test_local_keeps_input_order_and_gives_empty_text_a_zero_vector(local: LocalEmbedder):
+    texts = ["a much longer text about the quarterly revenue report and its many figures", "", "short", "   "]
+    batch = local.embed_documents(texts)
+    assert len(batch) == 4
+    for text, vector in zip(texts, batch, strict=True):
+        assert vector == pytest.approx(local.embed_query(text), abs=1e-6)
+    assert all(not math.isnan(x) for vector in batch for x in vector)
+    assert norm(batch[1]) == 0.0
+    assert local.embed_documents([]) == []
+
+
+def test_unknown_local_model_lists_the_supported_ones():
+    with pytest.raises(EmbeddingError, match="supported local models: wordllama-l2-supercat-256"):
+        make_embedder(KnowledgeConfig(embedder="local", embedding_model="all-MiniLM-L6-v2"))
+
+
+# --- openai: a small OpenAI-compatible server on loopback ------------------------------------------
+
+
+def fake_vector(text: str, dimension: int = 8) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [digest[i] / 255 - 0.5 for i in range(dimension)]
+
+
+Reply = tuple[int, dict, dict[str, str]]  # status, JSON body, headers
+
+
+class EmbeddingServer:
+    """POST /v1/embeddings answered from a script of replies (then 200 with deterministic vectors)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.script: list[Callable[[dict], Reply]] = []
+        self.forever: Callable[[dict], Reply] | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body["authorization"] = self.headers.get("Authorization")
+                body["path"] = self.path
+                server.requests.append(body)
+                if server.script:
+                    status, payload, headers = server.script.pop(0)(body)
+                elif server.forever:
+                    status, payload, headers = server.forever(body)
+                else:
+                    status, payload, headers = ok(body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> EmbeddingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def ok(body: dict) -> Reply:
+    data = [
+        {"object": "embedding", "index": i, "embedding": fake_vector(t)} for i, t in enumerate(body["input"])
+    ]
+    data.reverse()  # the API does not promise order: the client must sort by index
+    return 200, {"object": "list", "data": data, "model": body["model"], "usage": {}}, {}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Callable[[dict], Reply]:
+    return lambda body: (status, {"error": {"message": message, "type": "x"}}, headers or {})
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddingServer]:
+    with EmbeddingServer() as running:
+        yield running
+
+
+def normalised(vector: list[float]) -> list[float]:
+    length = norm(vector)
+    return [x / length for x in vector]
+
+
+def test_openai_batches_requests_and_learns_the_dimension(server: EmbeddingServer):
+    config = KnowledgeConfig(
+        embedder="openai",
+        embedding_model="nomic-embed-text",
+        openai_api_key="sk-test-123",
+        openai_base_url=server.base_url,
+        embed_batch=2,
+    )
+    embedder = make_embedder(config)
+    assert embedder.name == "openai:nomic-embed-text"
+    assert embedder.dimension == 8
+    assert server.requests[0]["input"] == ["dimension probe"]
+
+    texts = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    vectors = embedder.embed_documents(texts)
+    assert vectors == [pytest.approx(normalised(fake_vector(t))) for t in texts]
+    batches = [r["input"] for r in server.requests[1:]]
+    assert batches == [["alpha", "beta"], ["gamma", "delta"], ["epsilon"]]
+    assert all(r["authorization"] == "Bearer sk-test-123" for r in server.requests)
+    assert all(r["path"] == "/v1/embeddings" and r["encoding_format"] == "float" for r in server.requests)
+    assert embedder.dimension == 8 and len(server.requests) == 4  # the probe ran once
+
+
+def test_openai_empty_text_is_not_sent(server: EmbeddingServer):
+    embedder = OpenAIEmbedder("m", api_key=None, base_url=server.base_url)
+    vectors = embedder.embed_documents(["", "kept"])
+    assert vectors[0] == [0.0] * 8
+    assert vectors[1] == pytest.approx(normalised(fake_vector("kept")))
+    assert [r["input"] for r in server.requests] == [["kept"]]
+    assert server.requests[0]["authorization"] == "Bearer not-needed"
+
+
+def test_openai_retries_after_429_honouring_retry_after(server: EmbeddingServer):
+    server.script = [error(429, "Rate limit reached", {"Retry-After": "0.3"})]
+    embedder = OpenAIEmbedder("m", api_key="k", base_url=server.base_url, retry_budget=10)
+    started = time.monotonic()
+    vector = embedder.embed_query("hello")
+    assert time.monotonic() - started >= 0.3
+    assert vector == pytest.approx(normalised(fake_vector("hello")))
+    assert [r["input"] for r in server.requests] == [["hello"], ["hello"]]
+
+
+def test_openai_gives_up_on_a_failing_server_within_its_budget(server: EmbeddingServer):
+    server.forever = error(500, "The server had an error\nwhile processing your request")
+    embedder = OpenAIEmbedder("m", api_key="sk-secret", base_url=server.base_url, retry_budget=1.5)
+    started = time.monotonic()
+    with pytest.raises(EmbeddingError) as raised:
+        embedder.embed_documents(["hello"])
+    assert time.monotonic() - started < 3
+    message = str(raised.value)
+    assert "\n" not in message and "sk-secret" not in message
+    assert message.startswith(f"openai:m at {server.base_url} failed after ")
+    assert "HTTP 500: The server had an error while processing your request" in message
+    assert len(server.requests) >= 2
+
+
+def test_openai_does_not_retry_a_refused_key(server: EmbeddingServer):
+    server.forever = error(401, "Incorrect API key provided")
+    embedder = OpenAIEmbedder("m", api_key="sk-wrong", base_url=server.base_url)
+    with pytest.raises(EmbeddingError, match="refused the request: HTTP 401: Incorrect API key provided"):
+        embedder.embed_query("hello")
+    assert len(server.requests) == 1
+
+
+def test_openai_unreachable_server_is_an_embedding_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    embedder = OpenAIEmbedder("m", api_key="k", base_url=f"http://127.0.0.1:{port}/v1", retry_budget=1)
+    with pytest.raises(EmbeddingError, match=r"failed after \d+ attempts"):
+        embedder.embed_query("hello")
+
+
+def test_openai_needs_a_key_or_a_base_url():
+    with pytest.raises(EmbeddingError) as raised:
+        make_embedder(KnowledgeConfig(embedder="openai"))
+    assert str(raised.value) == (
+        "THREADWISE_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"
+    )
+
+
+def test_openai_known_model_dimension_needs_no_request():
+    embedder = make_embedder(KnowledgeConfig(embedder="openai", openai_api_key="sk-x"))
+    assert (embedder.name, embedder.dimension) == ("openai:text-embedding-3-small", 1536)
