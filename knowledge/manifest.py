@@ -53,6 +53,8 @@ documents = Table(
     Column("mtime_ns", String(32), nullable=False, default="0"),  # str: exceeds 32-bit INTEGER on some DBs
     Column("byte_hash", String(64), nullable=False, default=""),
     Column("chunk_count", Integer, nullable=False, default=0),
+    # How the chunks were cut (size, overlap): a change re-chunks the document on the next sync.
+    Column("chunking", String(64), nullable=False, default=""),
     Column("status", String(16), nullable=False),  # pending | indexed | skipped | deleting
     Column("reason", Text, nullable=True),
     Column("last_sync", DateTime(timezone=True), nullable=True),
@@ -92,6 +94,7 @@ class DocumentRow:
     byte_hash: str
     chunk_count: int
     status: str
+    chunking: str
     reason: str | None
     last_sync: datetime | None
 

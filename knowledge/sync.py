@@ -114,6 +114,7 @@ class Syncer:
         self.store = store
         self.embedder = embedder
         self.owner = owner_id()
+        self.chunking = f"{config.chunk_size}/{config.chunk_overlap}"
 
     def _acquire(self) -> None:
         if self.manifest.acquire_lock(SYNC_LOCK, self.owner, LOCK_LEASE):
@@ -201,6 +202,8 @@ class Syncer:
         # A file skipped for its size is judged again: the limit may have been raised since.
         if settled and row.status == "skipped" and (row.reason or "").startswith("too large"):
             settled = False
+        if settled and row.status == "indexed" and row.chunking != self.chunking:
+            settled = False  # chunk size or overlap changed since: cut it again
         if settled and row.size == item.size and row.mtime_ns == item.mtime_ns:
             self._count_unchanged(row, report)
             return
@@ -294,9 +297,8 @@ class Syncer:
                 report.added += 1
         report.chunks += len(chunks)
 
-    @staticmethod
     def _row(
-        item: FoundFile, byte_hash: str, title: str, chunk_count: int, status: str, reason: str | None
+        self, item: FoundFile, byte_hash: str, title: str, chunk_count: int, status: str, reason: str | None
     ) -> DocumentRow:
         return DocumentRow(
             doc_id=item.doc_id,
@@ -310,6 +312,7 @@ class Syncer:
             byte_hash=byte_hash,
             chunk_count=chunk_count,
             status=status,
+            chunking=self.chunking,
             reason=reason,
             last_sync=None,
         )

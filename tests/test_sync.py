@@ -264,3 +264,15 @@ def test_sync_killed_half_way_then_rerun_equals_a_clean_sync(
     finally:
         resumed.close()
         clean.close()
+
+
+def test_changed_chunk_settings_recut_every_document(kb: KnowledgeBase, kb_config: KnowledgeConfig) -> None:
+    kb.sync()
+    smaller = KnowledgeBase(replace(kb_config, chunk_size=300, chunk_overlap=30), embedder=kb.embedder)
+    try:
+        report = smaller.sync()
+        assert report.updated == len(DOCS) and report.unchanged == 0
+        assert all(len(hit.chunk.text) <= 300 + 160 for hit in smaller.search("policy", k=20, mode="bm25"))
+        assert smaller.sync().unchanged == len(DOCS)
+    finally:
+        smaller.close()
