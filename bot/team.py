@@ -13,7 +13,6 @@ search tool; the HTTP client and the session store are shared.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import re
@@ -29,6 +28,7 @@ from agno.team import Team
 from openai import AsyncOpenAI
 
 from bot.settings import Settings
+from knowledge.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -110,21 +110,7 @@ def _retryable_status(status: int) -> bool:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks us to wait (``retry-after-ms`` or ``retry-after``), if it says."""
-    headers = response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" in headers:
-            value = headers["retry-after"]
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                parsed = email.utils.parsedate_to_datetime(value)
-                return max(0.0, parsed.timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return None
+    return retry_after_seconds(response.headers)
 
 
 class RetryingTransport(httpx.AsyncBaseTransport):

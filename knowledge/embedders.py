@@ -6,7 +6,6 @@ with one model is never searched with another (see ``knowledge.store``).
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
@@ -18,6 +17,7 @@ import numpy as np
 
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import EmbeddingError
+from knowledge.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
     import openai
@@ -253,19 +253,4 @@ def _reason(exc: openai.OpenAIError) -> str:
 def _retry_after(exc: Exception) -> float | None:
     """Seconds the server asked us to wait (Retry-After / retry-after-ms), if it said."""
     response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" in headers:
-            value = headers["retry-after"]
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return None
+    return retry_after_seconds(response.headers) if response is not None else None
