@@ -151,17 +151,18 @@ class Manifest:
         return _row(row) if row else None
 
     def put(self, row: DocumentRow) -> None:
-        values = {**row.__dict__, "mtime_ns": str(row.mtime_ns), "last_sync": row.last_sync or _now()}
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                update(documents).where(documents.c.doc_id == row.doc_id).values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(insert(documents).values(**values))
+        self.put_many([row])
 
     def put_many(self, rows: Iterable[DocumentRow]) -> None:
-        for row in rows:
-            self.put(row)
+        """Insert or update rows, all in one transaction."""
+        with self.engine.begin() as conn:
+            for row in rows:
+                values = {**row.__dict__, "mtime_ns": str(row.mtime_ns), "last_sync": row.last_sync or _now()}
+                updated = conn.execute(
+                    update(documents).where(documents.c.doc_id == row.doc_id).values(**values)
+                ).rowcount
+                if not updated:
+                    conn.execute(insert(documents).values(**values))
 
     def touch(self, doc_id: str, mtime_ns: int) -> None:
         with self.engine.begin() as conn:

@@ -16,7 +16,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -284,17 +284,29 @@ class ChunkStore:
         Sync writes a new version first and then calls this with the new chunk ids, so a document is
         never missing from search while it is being replaced.
         """
-        check_value("doc_id", doc_id)
-        keep_ids = {check_value("chunk_id", chunk_id) for chunk_id in keep}
-        with self._write:
-            return self._delete_ids(sorted(self.chunk_ids(doc_id) - keep_ids))
+        return self.delete_documents_except({doc_id: keep})
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
-        ids = sorted({check_value("doc_id", doc_id) for doc_id in doc_ids})
+        return self.delete_documents_except({doc_id: () for doc_id in doc_ids})
+
+    def delete_documents_except(self, keep: Mapping[str, Iterable[str]]) -> int:
+        """For each document, remove its chunks except the listed ids; returns how many were removed.
+
+        ``delete_document`` for many documents at once, with one lookup per 100 documents: on Milvus
+        Lite every lookup walks the whole collection in Python (~0.8 s at 100,000 chunks).
+        """
+        wanted: dict[str, set[str]] = {}
+        for doc_id, ids in keep.items():
+            if isinstance(ids, str):
+                raise ValueError(f"chunk ids to keep for {doc_id!r} must be a collection, not one string")
+            wanted[check_value("doc_id", doc_id)] = {check_value("chunk_id", chunk_id) for chunk_id in ids}
+        docs = sorted(wanted)
         with self._write:
             doomed: list[str] = []
-            for start in range(0, len(ids), 100):
-                doomed.extend(self._ids([("doc_id", "in", ids[start : start + 100])]))
+            for start in range(0, len(docs), 100):
+                for chunk_id, doc_id in self._rows([("doc_id", "in", docs[start : start + 100])]):
+                    if chunk_id not in wanted[doc_id]:
+                        doomed.append(chunk_id)
             return self._delete_ids(doomed)
 
     # --- reads ------------------------------------------------------------------------------------
@@ -404,7 +416,7 @@ class ChunkStore:
         return int(rows[0]["count(*)"]) if rows else 0
 
     def chunk_ids(self, doc_id: str) -> set[str]:
-        return set(self._ids([("doc_id", "==", doc_id)]))
+        return {chunk_id for chunk_id, _ in self._rows([("doc_id", "==", doc_id)])}
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -590,8 +602,8 @@ class ChunkStore:
             client = self._require()
             self._retrying("flush", lambda: client.flush(self.collection, timeout=WRITE_TIMEOUT))
 
-    def _ids(self, conditions: Sequence[tuple[str, str, str | Sequence[str]]]) -> list[str]:
-        """Every chunk id matching the conditions."""
+    def _rows(self, conditions: Sequence[tuple[str, str, str | Sequence[str]]]) -> list[tuple[str, str]]:
+        """(chunk_id, doc_id) of every chunk matching the conditions."""
         client = self._require()
         expr, params = render_filter(conditions, templates=self._templates)
         if self.config.is_lite:  # returns every match at once (and has no MVCC timestamp for an iterator)
@@ -600,10 +612,10 @@ class ChunkStore:
                 client.query,
                 self.collection,
                 filter=expr,
-                output_fields=["chunk_id"],
+                output_fields=["chunk_id", "doc_id"],
                 timeout=READ_TIMEOUT,
             )
-            return [row["chunk_id"] for row in rows]
+            return [(row["chunk_id"], row["doc_id"]) for row in rows]
         # A server answers one query with at most 16384 rows: page through with an iterator.
         iterator = self._call(
             "query",
@@ -611,17 +623,17 @@ class ChunkStore:
             self.collection,
             batch_size=1000,
             filter=expr,
-            output_fields=["chunk_id"],
+            output_fields=["chunk_id", "doc_id"],
             timeout=READ_TIMEOUT,
             expr_params=params,
         )
-        ids: list[str] = []
+        found: list[tuple[str, str]] = []
         try:
             while page := self._call("query", iterator.next):
-                ids.extend(row["chunk_id"] for row in page)
+                found.extend((row["chunk_id"], row["doc_id"]) for row in page)
         finally:
             iterator.close()
-        return ids
+        return found
 
     def _delete_ids(self, ids: list[str]) -> int:
         client = self._require()

@@ -104,7 +104,8 @@ class _Pending:
     byte_hash: str
     title: str
     chunks: list[Chunk]
-    existed: bool
+    existed: bool  # counted as updated rather than added
+    had_row: bool  # the manifest knows it, so Milvus may hold chunks of an older version
 
 
 class Syncer:
@@ -249,7 +250,7 @@ class Syncer:
             self._skip(item, row, byte_hash, "no text found", report)
             return
         existed = row is not None and row.status in ("indexed", "pending") and row.chunk_count > 0
-        batch.append(_Pending(item, byte_hash, parsed.title, chunks, existed))
+        batch.append(_Pending(item, byte_hash, parsed.title, chunks, existed, row is not None))
 
     @staticmethod
     def _count_unchanged(row: DocumentRow, report: SyncReport) -> None:
@@ -274,23 +275,21 @@ class Syncer:
         if not batch:
             return
         # Write-ahead: a kill from here on leaves "pending" rows that the next sync redoes.
-        for pending in batch:
-            self.manifest.put(
-                self._row(
-                    pending.found, pending.byte_hash, pending.title, len(pending.chunks), "pending", None
-                )
-            )
+        self.manifest.put_many(
+            self._row(p.found, p.byte_hash, p.title, len(p.chunks), "pending", None) for p in batch
+        )
         chunks = [c for p in batch for c in p.chunks]
         vectors = self.embedder.embed_documents([c.text for c in chunks])
         self.store.upsert(chunks, vectors)
+        # New chunks are in; only now do older versions' chunks go. A document without a manifest row
+        # has none (rows are written first), so only known documents are looked up: one round trip.
+        known = {p.found.doc_id: {c.chunk_id for c in p.chunks} for p in batch if p.had_row}
+        if known:
+            self.store.delete_documents_except(known)
+        self.manifest.put_many(
+            self._row(p.found, p.byte_hash, p.title, len(p.chunks), "indexed", None) for p in batch
+        )
         for pending in batch:
-            # New chunks are in; only now do the old version's chunks go.
-            self.store.delete_document(pending.found.doc_id, keep={c.chunk_id for c in pending.chunks})
-            self.manifest.put(
-                self._row(
-                    pending.found, pending.byte_hash, pending.title, len(pending.chunks), "indexed", None
-                )
-            )
             if pending.existed:
                 report.updated += 1
             else:

@@ -201,6 +201,18 @@ def test_delete_document_keeps_the_new_version(filled: ChunkStore, embedder: Loc
     assert filled.count("hr") == 0 and filled.count("eng") == 0 and filled.count("ma") == 1
 
 
+def test_many_documents_are_pruned_in_one_call(filled: ChunkStore, embedder: LocalEmbedder):
+    new = [chunk("vpn-reset", "Reset your VPN password in the Portcullis portal.", version="v2")]
+    filled.upsert(new, embedder.embed_documents([c.text for c in new]))
+    removed = filled.delete_documents_except({"vpn": ["vpn-vpn-reset-v2"], "hr": {"hr-leave-v1"}, "gone": ()})
+    assert removed == 3
+    assert filled.chunk_ids("vpn") == {"vpn-vpn-reset-v2"} and filled.chunk_ids("hr") == {"hr-leave-v1"}
+    assert filled.count() == len(TEXTS) - 2
+    with pytest.raises(ValueError, match="not one string"):
+        filled.delete_documents_except({"eng": "eng-deploys-v1"})
+    assert filled.count("eng") == 1
+
+
 def test_upsert_is_idempotent_and_replaces_by_id(filled: ChunkStore, embedder: LocalEmbedder):
     again = [chunk(key) for key in TEXTS]
     filled.upsert(again, embedder.embed_documents([c.text for c in again]))
