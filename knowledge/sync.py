@@ -162,7 +162,7 @@ class Syncer:
     def _run(self, report: SyncReport, rebuild: bool, progress: Progress) -> None:
         if rebuild:
             self.store.drop()
-            self.manifest.clear("folder")
+            self.manifest.clear()  # the whole collection went: Slack files are re-fetched by their reconcile
         self.store.open()
         found = crawl(self.config.docs)
         rows = self.manifest.documents("folder")

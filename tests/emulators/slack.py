@@ -78,8 +78,11 @@ from tests.emulators.slack_events import (
     assistant_thread_started_event,
     block_actions_payload,
     envelope,
+    file_change_event,
+    file_deleted_event,
     file_shared_event,
     find_action,
+    left_event,
     member_joined_channel_event,
     message_changed_event,
     message_deleted_event,
@@ -467,6 +470,42 @@ class SlackEmulator:
         if self._app_hears(conversation):
             acks += await self._send_all([file_shared_event(ws, file, channel=conversation, user=user)])
         return file, Said(message, acks)
+
+    def _app_sees_file(self, file: File) -> bool:
+        return any(self._app_hears(self.workspace.channel(c)) for c in file.channels)
+
+    async def user_changes_file(self, file_id: str, content: bytes | str) -> list[Ack]:
+        """The file's owner replaces its content (e.g. edits a post or a canvas): ``file_change``."""
+        file = self.workspace.file(file_id)
+        file.content = content.encode() if isinstance(content, str) else content
+        if not self._app_sees_file(file):
+            return []
+        return await self._send_all([file_change_event(self.workspace, file)])
+
+    async def user_deletes_file(self, file_id: str) -> list[Ack]:
+        """The file is deleted from Slack: ``file_deleted``; it is gone from files.info and downloads."""
+        file = self.workspace.file(file_id)
+        seen = self._app_sees_file(file)
+        del self.workspace.files[file_id]
+        return await self._send_all([file_deleted_event(self.workspace, file)]) if seen else []
+
+    async def app_leaves(self, channel: str) -> list[Ack]:
+        """The app is removed from a conversation: ``channel_left`` or ``group_left``."""
+        conversation = self.workspace.channel(channel)
+        conversation.members.discard(self.workspace.bot_user_id)
+        return await self._send_all([left_event(self.workspace, conversation)])
+
+    async def channel_made_private(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
+        """An admin makes a public channel private: a ``channel_convert_to_private`` message."""
+        conversation = self.workspace.channel(channel)
+        conversation.kind = "private"
+        message = self.workspace.post(
+            conversation.id,
+            text="made this channel *private*. Now, it can only be viewed or joined by invitation.",
+            user=user,
+            subtype="channel_convert_to_private",
+        )
+        return await self._deliver_message(conversation, message)
 
     async def user_edits(self, channel: str, ts: str, text: str) -> list[Ack]:
         """The author edits a message: Slack sends ``message`` / ``message_changed``."""

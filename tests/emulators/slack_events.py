@@ -161,6 +161,20 @@ def file_shared_event(ws: Workspace, file: File, *, channel: Channel, user: str)
     }
 
 
+def file_change_event(ws: Workspace, file: File) -> dict[str, Any]:
+    return {"type": "file_change", "file_id": file.id, "file": {"id": file.id}, "event_ts": ws.next_ts()}
+
+
+def file_deleted_event(ws: Workspace, file: File) -> dict[str, Any]:
+    return {"type": "file_deleted", "file_id": file.id, "event_ts": ws.next_ts()}
+
+
+def left_event(ws: Workspace, channel: Channel) -> dict[str, Any]:
+    """What the app gets when it leaves (or is removed from) a channel: channel_left / group_left."""
+    kind = "channel_left" if channel.kind == "public" else "group_left"
+    return {"type": kind, "channel": channel.id, "actor_id": "U_ALICE", "event_ts": ws.next_ts()}
+
+
 def member_joined_channel_event(
     ws: Workspace, *, channel: Channel, user: str, inviter: str | None, event_ts: str
 ) -> dict[str, Any]:

@@ -389,6 +389,27 @@ class WebApi:
             info["is_member"] = self.workspace.bot_user_id in channel.members
         return {"channel": info}
 
+    @api_method("users.conversations")
+    async def users_conversations(self, args: Args) -> dict[str, Any]:
+        """The conversations the app is a member of, of the requested ``types`` (cursor-paged)."""
+        kinds = {"public_channel": "public", "private_channel": "private", "mpim": "mpim", "im": "im"}
+        wanted = {kinds[t] for t in (args.text("types") or "public_channel").split(",") if t in kinds}
+        archived = args.flag("exclude_archived")
+        channels = [
+            c
+            for c in self.workspace.channels.values()
+            if c.kind in wanted
+            and self.workspace.bot_user_id in c.members
+            and not (archived and c.is_archived)
+        ]
+        limit = args.number("limit", 100)
+        start = _decode_cursor(args.text("cursor"))
+        more = start + limit < len(channels)
+        return {
+            "channels": [c.to_api(self.workspace.team_id) for c in channels[start : start + limit]],
+            "response_metadata": {"next_cursor": _encode_cursor(start + limit) if more else ""},
+        }
+
     @api_method("conversations.history")
     async def conversations_history(self, args: Args) -> dict[str, Any]:
         channel = self._member(args.text("channel"))

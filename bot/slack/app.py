@@ -1,0 +1,202 @@
+"""The Slack app: builds Bolt's ``AsyncApp`` and registers the listeners, around one ``SlackBot``.
+
+``SlackBot`` holds what every surface shares, built once from the settings: the Web API client
+(``SLACK_API_URL``), the bot's identity, the database engine with the ledger and the feedback store,
+the knowledge base, and the answer worker (``bot.slack.worker``: its own thread and loop, where the
+dispatcher runs the answers). ``start`` checks the token with Slack, creates the tables, starts the
+worker (which resumes what a previous process left unfinished) and builds the Bolt app; ``stop``
+hands unfinished claims back.
+
+Bolt runs with ``process_before_response=False``: events are acknowledged before any listener runs,
+and event listeners only pass the event to the worker (which claims it, shows the working sign and
+answers), so acknowledgements stay fast whatever the model and the team are doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, Literal
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+
+from bot.feedback import FeedbackStore
+from bot.ledger import Claim, Ledger, new_owner
+from bot.settings import Settings, SettingsError
+from bot.slack.intake import BotUser
+from bot.slack.listeners import SURFACES, assistant, commands, feedback, files, mention, message
+from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
+from bot.slack.worker import AnswerWorker
+from knowledge.base import KnowledgeBase
+from knowledge.database import make_async_engine
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["http", "socket"]
+SETUP = "see docs/slack-setup.md"
+
+
+def require_slack(settings: Settings, mode: Mode) -> None:
+    """A clear error, naming each missing or malformed variable, before anything starts."""
+    problems = []
+    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    if not bot_token:
+        problems.append(
+            "SLACK_BOT_TOKEN is not set (the Bot User OAuth Token, xoxb-…, under OAuth & Permissions)"
+        )
+    elif not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if mode == "http" and not settings.slack_signing_secret:
+        problems.append(
+            "SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials > Signing Secret)"
+        )
+    if mode == "socket":
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        if not app_token:
+            problems.append(
+                "SLACK_APP_TOKEN is not set (an app-level token, xapp-…, with connections:write, "
+                "under Basic Information > App-Level Tokens)"
+            )
+        elif not app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    if problems:
+        raise SettingsError("; ".join(problems) + f" ({SETUP})")
+
+
+def listened_events() -> set[str]:
+    """The bot events the app handles, in the manifest's names (message.* per kind of conversation)."""
+    events = set(mention.EVENTS) | set(assistant.EVENTS) | set(message.SUBSCRIPTIONS)
+    return events | set(files.SUBSCRIPTIONS)
+
+
+def listened_commands() -> set[str]:
+    return set(commands.COMMANDS)
+
+
+def listened_actions() -> set[str]:
+    return set(feedback.ACTIONS)
+
+
+class _ClientGiven(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN (which it reads itself) goes unused: the client carries it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def build_app(bot: SlackBot) -> AsyncApp:
+    """Bolt's app over the bot's shared client, with every surface registered."""
+    signing_secret = bot.settings.slack_signing_secret
+    bolt_log = logging.getLogger("threadwise.bolt")
+    if not any(isinstance(f, _ClientGiven) for f in bolt_log.filters):
+        bolt_log.addFilter(_ClientGiven())
+    app = AsyncApp(
+        name="threadwise",
+        client=bot.web.client,
+        signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+        process_before_response=False,
+        logger=bolt_log,
+    )
+    for surface in SURFACES:
+        surface.register(app, bot)
+    return app
+
+
+class SlackBot:
+    """Everything the Slack surfaces share. ``await start()`` before use, ``await stop()`` after.
+
+    Lives on the loop that serves Slack's requests; the answers run on the worker's own loop.
+    """
+
+    def __init__(
+        self, settings: Settings, *, knowledge: KnowledgeBase | None = None, owner: str | None = None
+    ):
+        self.settings = settings
+        self._own_knowledge = knowledge is None
+        self.knowledge = knowledge or KnowledgeBase(settings.knowledge())
+        self._owner = owner or new_owner()
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.web: SlackWeb
+        self.identity: BotIdentity
+        self.ledger: Ledger
+        self.feedback: FeedbackStore
+        self.worker: AnswerWorker
+        self.app: AsyncApp
+
+    async def start(self) -> SlackBot:
+        settings = self.settings
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        self._session = aiohttp.ClientSession()
+        self.web = SlackWeb(make_client(token, settings.slack_api_url, session=self._session))
+        try:
+            self.identity = await self.web.identity()
+        except SlackCallError as exc:
+            await self._session.close()
+            raise SettingsError(
+                f"Slack refused SLACK_BOT_TOKEN ({exc.code}) at {settings.slack_api_url} ({SETUP})"
+            ) from None
+        self.engine = make_async_engine(settings.database_url)
+        self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
+        self.feedback = FeedbackStore(self.engine)
+        await self.ledger.create()
+        await self.feedback.create()
+        me = BotUser(self.identity.user_id, self.identity.bot_id)
+        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner)
+        await self.worker.start()
+        self.app = build_app(self)
+        log.info(
+            "slack app ready as %s (%s) in team %s; ledger owner %s",
+            self.identity.name,
+            self.identity.user_id,
+            self.identity.team_id,
+            self._owner,
+        )
+        return self
+
+    def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
+        """An acknowledged message event goes to the worker, which claims it if it is for the bot."""
+        self.worker.take(body, event, assistant=assistant)
+
+    def hand_on(self, claim: Claim | None) -> None:
+        """A claim made here (/ask) goes to the worker, which shows the sign and answers it."""
+        if claim is not None:
+            self.worker.submit(claim)
+
+    async def claim(self, claim: Claim) -> Claim | None:
+        """Claim on this loop (a command, before its ack); None if it was claimed before."""
+        return claim if await self.ledger.claim(claim) else None
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Until no answer is queued or running (tests, benchmarks)."""
+        await self.worker.wait_idle(timeout)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Background work a listener hands on (e.g. /kb sync); cancelled at stop."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.worker.stop(grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.engine.dispose()
+        if self._session is not None:
+            await self._session.close()
+        if self._own_knowledge:
+            self.knowledge.close()
+
+
+__all__ = [
+    "SlackBot",
+    "build_app",
+    "listened_actions",
+    "listened_commands",
+    "listened_events",
+    "require_slack",
+]

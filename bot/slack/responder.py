@@ -1,0 +1,163 @@
+"""Delivers one claimed message's answer to its thread, visibly, whatever happens.
+
+``deliver`` works out who asks and what they may see, opens the reply
+(:class:`~bot.slack.reply.Reply`), runs the team with the text streaming into it, and shows the
+final answer with sources and feedback buttons. Any failure (the model, a timeout, the search, Slack
+itself) ends in a short message in the thread and one log line with the reason; the claim is then
+closed as failed, never retried behind the person's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from bot.answer import Answer
+from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
+from bot.conversations import SlackUser
+from bot.feedback import FeedbackStore
+from bot.ledger import Claim, Ledger
+from bot.slack.reply import Reply
+from bot.slack.signs import WorkingSign
+from bot.slack.web import SlackCallError, SlackWeb
+from knowledge.types import AccessScope
+
+log = logging.getLogger(__name__)
+
+NO_QUESTION = "Ask me a question after the mention, e.g. “@threadwise how do I reset my VPN password?”"
+TOO_OLD = (
+    "Sorry, I was restarted while answering this and it is now too old to pick up again. "
+    "Please ask again if you still need an answer."
+)
+
+
+class AnswersQuestions(Protocol):
+    async def answer(
+        self, question: str, *, conversation: str, user=None, scope=None, on_text=None
+    ) -> Answer: ...
+
+
+def explain(exc: BaseException, timeout: float) -> tuple[str, str]:
+    """(what the thread is told, the reason for the log) for a failed answer."""
+    if isinstance(exc, TimeoutError):
+        return (
+            f"Sorry, this took longer than {timeout:g} seconds, so I stopped. Please try again.",
+            f"timed out after {timeout:g} s",
+        )
+    if isinstance(exc, ModelNotConfigured):
+        return "I can't answer yet: no language model is configured for me.", str(exc)
+    if isinstance(exc, ModelFailed):
+        return "Sorry, the language model is not answering right now. Please try again in a minute.", str(exc)
+    if isinstance(exc, SearchFailed):
+        return "Sorry, I couldn't search the documents just now. Please try again in a minute.", str(exc)
+    if isinstance(exc, AnswerError):
+        return f"Sorry, I couldn't answer: {exc}", str(exc)
+    if isinstance(exc, SlackCallError) and exc.code in ("not_in_channel", "channel_not_found"):
+        return (
+            "I'm not a member of this conversation, so I can't answer here. Invite me with "
+            "`/invite @threadwise`, or ask me in a direct message.",
+            str(exc),
+        )
+    if isinstance(exc, SlackCallError):
+        return f"Sorry, Slack refused my answer ({exc.code}). Please try again.", str(exc)
+    return (
+        "Sorry, something went wrong while answering. It has been logged.",
+        f"{type(exc).__name__}: {exc}",
+    )
+
+
+class Responder:
+    def __init__(
+        self,
+        web: SlackWeb,
+        ledger: Ledger,
+        answerer: AnswersQuestions,
+        feedback: FeedbackStore,
+        *,
+        stream: bool = True,
+        timeout: float = 180.0,
+    ):
+        self.web = web
+        self.ledger = ledger
+        self.answerer = answerer
+        self.feedback = feedback
+        self.stream = stream
+        self.timeout = timeout
+        self.sign = WorkingSign(web, ledger)
+
+    # -- the answer ------------------------------------------------------------------------------
+
+    async def deliver(self, claim: Claim) -> None:
+        """Answer one claimed message in its thread and close the claim. Raises only CancelledError."""
+        started = time.perf_counter()
+        reply: Reply | None = None
+        try:
+            if claim.kind == "command" and claim.thread_ts is None:
+                await self.sign.open_command_thread(claim)  # the sign could not post it; try once more
+            reply = Reply(self.web, self.ledger, claim, stream=self.stream)
+            if not claim.question.strip():
+                await self.web.post(claim.channel, NO_QUESTION, thread_ts=claim.thread_ts)
+                await self.ledger.finish(claim, "done")
+                return
+            user = SlackUser(claim.user, await self.web.user_name(claim.user))
+            private = await self.web.is_private(claim.channel, claim.context.get("channel_type"))
+            scope = AccessScope.for_channel(claim.channel, private=private)
+            await reply.open()
+            answer = await asyncio.wait_for(
+                self.answerer.answer(
+                    claim.question,
+                    conversation=claim.conversation,
+                    user=user,
+                    scope=scope,
+                    on_text=reply.show,
+                ),
+                timeout=self.timeout,
+            )
+            if not await self.ledger.holds(claim):
+                log.warning("%s: another process took this claim over; not posting a second answer", claim.id)
+                return
+            await self.feedback.record_answer(claim.id, claim.question, answer)
+            await reply.finish(answer, feedback_id=claim.id)
+            await self.ledger.finish(claim, "done")
+            log.info(
+                "%s answered in %.2f s (%s, %d sources%s)",
+                claim.id,
+                time.perf_counter() - started,
+                answer.outcome,
+                len(answer.sources),
+                ", resumed" if claim.resumed else "",
+            )
+        except asyncio.CancelledError:
+            raise  # shutting down: the claim stays open and is resumed
+        except Exception as exc:
+            shown, reason = explain(exc, self.timeout)
+            log.error("%s: answer failed: %s", claim.id, reason)
+            if reply is None or not await reply.fail(shown):
+                await self._post_error(claim, shown)
+            try:
+                await self.ledger.finish(claim, "failed", reason)
+            except Exception:
+                log.exception("%s: could not close the failed claim", claim.id)
+        finally:
+            await self.sign.clear(claim)
+
+    async def _post_error(self, claim: Claim, text: str) -> None:
+        response_url = claim.context.get("response_url")
+        try:
+            if claim.thread_ts or claim.kind != "command":
+                await Reply(self.web, self.ledger, claim, stream=False).fail(text)
+            elif response_url:  # /ask where the bot cannot post: tell the person who asked
+                await self.web.respond(response_url, text)
+        except Exception:
+            log.exception("%s: could not show the failure", claim.id)
+
+    async def apologise(self, claim: Claim) -> None:
+        """A claim too old to resume: say so in its thread rather than go quiet."""
+        log.warning("%s: unfinished claim older than the resume bound; telling the thread", claim.id)
+        await Reply(self.web, self.ledger, claim, stream=False).fail(TOO_OLD)
+        await self.sign.clear(claim)
+
+
+__all__ = ["Responder", "explain"]

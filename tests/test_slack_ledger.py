@@ -1,0 +1,145 @@
+"""The ledger's claims on a real database: SQLite, and PostgreSQL where TEST_DATABASE_URL is set.
+
+Several ``Ledger`` objects on one database stand for several processes (or replicas): they share
+nothing but the database, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.answer import Answer, Source
+from bot.feedback import FeedbackStore
+from bot.ledger import Claim, Ledger
+from knowledge.database import make_async_engine
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_async_engine(database_url)
+    await Ledger(engine).create()
+    yield engine
+    await engine.dispose()
+
+
+def a_claim(ts: str = "1712345678.000100", conversation: str | None = None) -> Claim:
+    return Claim(
+        team="T1",
+        channel="C1",
+        ts=ts,
+        kind="mention",
+        conversation=conversation or f"slack:T1:C1:{ts}",
+        thread_ts=ts,
+        user="U1",
+        question="how do I reset my VPN password?",
+        sent_at=float(ts),
+        context={"channel_type": "channel"},
+    )
+
+
+async def test_one_message_is_claimed_once_however_many_deliveries_race(engine: AsyncEngine):
+    replicas = [Ledger(engine, owner=f"replica-{i}") for i in range(5)]
+    won = await asyncio.gather(*(replicas[i % 5].claim(a_claim()) for i in range(30)))
+    assert won.count(True) == 1
+    (stored,) = await replicas[0].all()
+    assert (stored.status, stored.attempts, stored.question) == ("open", 1, "how do I reset my VPN password?")
+    assert stored.context == {"channel_type": "channel"}
+    assert stored.owner == replicas[won.index(True) % 5].owner
+
+
+async def test_a_lapsed_claim_is_taken_over_once_and_keeps_its_reply(engine: AsyncEngine):
+    dead = Ledger(engine, lease=0.5, owner="dead")
+    claim = a_claim()
+    assert await dead.claim(claim)
+    assert await dead.record_reply(claim, "1712345679.000200", "stream")
+
+    survivors = [Ledger(engine, lease=30, owner=f"alive-{i}") for i in range(3)]
+    assert await survivors[0].take_over(max_age=600) == []  # the lease still runs
+    await asyncio.sleep(0.6)
+    taken = await asyncio.gather(*(s.take_over(max_age=600) for s in survivors))
+    (resumed,) = [c for found in taken for c in found]
+    assert (resumed.reply_ts, resumed.reply_mode, resumed.attempts) == ("1712345679.000200", "stream", 2)
+    holder = next(s for s, found in zip(survivors, taken, strict=True) if found)
+    assert await holder.holds(resumed) and not await dead.holds(claim)
+    # The dead owner's late writes change nothing; the new holder finishes it.
+    assert not await dead.finish(claim, "done")
+    assert await holder.finish(resumed, "done")
+    (stored,) = await holder.all()
+    assert (stored.status, stored.owner) == ("done", None)
+
+
+async def test_renewal_keeps_a_claim_from_being_taken(engine: AsyncEngine):
+    worker = Ledger(engine, lease=0.5, owner="worker")
+    assert await worker.claim(a_claim())
+    other = Ledger(engine, owner="other")
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        assert await worker.renew() == 1
+        assert await other.take_over(max_age=600) == []
+
+
+async def test_claims_too_old_to_resume_are_expired_not_resumed(engine: AsyncEngine):
+    old = Ledger(engine, lease=0.1, owner="old")
+    assert await old.claim(a_claim())
+    await asyncio.sleep(0.3)
+    sweeper = Ledger(engine, owner="sweeper")
+    assert await sweeper.take_over(max_age=0.2) == []
+    (expired,) = await sweeper.expire_stale(max_age=0.2)
+    assert expired.status == "expired"
+    assert await sweeper.expire_stale(max_age=0.2) == []
+    (stored,) = await sweeper.all()
+    assert stored.status == "expired"
+
+
+async def test_a_released_claim_is_resumed_at_once(engine: AsyncEngine):
+    stopping = Ledger(engine, lease=60, owner="stopping")
+    claim = a_claim()
+    assert await stopping.claim(claim)
+    assert await stopping.release(claim)
+    (resumed,) = await Ledger(engine, owner="next").take_over(max_age=600)
+    assert resumed.key == claim.key
+
+
+async def test_a_thread_the_bot_was_called_in_is_known(engine: AsyncEngine):
+    ledger = Ledger(engine)
+    assert not await ledger.answered("slack:T1:C1:1712345678.000100")
+    assert await ledger.claim(a_claim())
+    assert await ledger.answered("slack:T1:C1:1712345678.000100")
+    assert not await ledger.answered("slack:T1:C1:1712345999.000100")
+
+
+async def test_lapsed_claims_come_back_oldest_message_first(engine: AsyncEngine):
+    dead = Ledger(engine, lease=0.1, owner="dead")
+    for ts in ("1712345678.000300", "1712345678.000100", "1712345678.000200"):
+        assert await dead.claim(a_claim(ts, conversation="slack:T1:C1:thread"))
+    await asyncio.sleep(0.2)
+    taken = await Ledger(engine, owner="next").take_over(max_age=600)
+    assert [c.ts for c in taken] == ["1712345678.000100", "1712345678.000200", "1712345678.000300"]
+
+
+async def test_a_click_is_stored_with_the_question_answer_and_sources(engine: AsyncEngine):
+    store = FeedbackStore(engine)
+    await store.create()
+    source = Source(1, "engineering/vpn.md", "VPN access", "Reset", None, "Open the portal", "c1", "")
+    answer = Answer(text="Open the Gatekeeper portal [1].", sources=[source], conversation="slack:T1:C1:1.0")
+    await store.record_answer("T1:C1:1.0", "how do I reset it?", answer)
+    assert await store.record_click("T1:C1:unknown", "U1", "helpful") is None
+    first = await store.record_click("T1:C1:1.0", "U1", "not_helpful")
+    assert first is not None and first.answer == answer.text
+    await store.record_click("T1:C1:1.0", "U1", "helpful")
+    (stored,) = await store.clicks("T1:C1:1.0")
+    assert (stored.user, stored.rating, stored.question) == ("U1", "helpful", "how do I reset it?")
+    assert stored.sources[0]["doc"] == "engineering/vpn.md"
+    with pytest.raises(ValueError, match="unknown rating"):
+        await store.record_click("T1:C1:1.0", "U1", "meh")  # type: ignore[arg-type]
+
+
+def test_claim_ids_are_stable_and_fit_a_button_value():
+    claim = a_claim()
+    assert claim.id == "T1:C1:1712345678.000100" and len(claim.id) < 2000
+    assert time.time() > claim.sent_at

@@ -1,0 +1,222 @@
+"""The commands as processes: ``threadwise serve`` killed mid-answer and started again, and
+``threadwise socket`` from start to SIGTERM.
+
+The restart: ``serve`` runs in a subprocess, is killed (SIGKILL) while the model is slow, and is
+started again. The claimed message is answered exactly once, in the same message the first process
+had started, and Slack's retries to the new process change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.ledger import Ledger
+from knowledge.base import KnowledgeBase
+from knowledge.config import KnowledgeConfig
+from knowledge.database import make_async_engine
+from tests.corpus import write_corpus
+from tests.emulators.openai import Hang, ModelServer
+from tests.emulators.slack import SlackEmulator
+from tests.test_slack_app import (
+    ANALYST,
+    API_KEY,
+    LEADER,
+    VPN_QUESTION,
+    WRITER,
+    leader_turns,
+    manifest_events,
+    script_team,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Serve:
+    """``python -m bot.cli serve`` with the given environment, its output kept in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env, self.log = env, log
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, port: int) -> None:
+        out = self.log.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            env=self.env, cwd=self.log.parent, stdout=out, stderr=out,
+        )  # fmt: skip
+        out.close()
+        health = f"http://127.0.0.1:{port}/healthz"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                if self.process.returncode is not None:
+                    raise AssertionError(
+                        f"serve exited with {self.process.returncode}:\n{self.log.read_text()}"
+                    )
+                try:
+                    async with session.get(health) as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"serve did not come up:\n{self.log.read_text()}")
+
+
+async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_path: Path):
+    docs, database = tmp_path / "docs", f"sqlite:///{tmp_path / 'threadwise.db'}"
+    write_corpus(docs)
+    config = KnowledgeConfig(
+        docs=(docs,), milvus_uri=str(tmp_path / "milvus.db"), collection="restart", database_url=database
+    )
+    kb = KnowledgeBase(config)
+    assert kb.sync().ok
+    kb.close()  # Milvus Lite is one process's file: the servers below open it in turn
+
+    with ModelServer() as model:
+        model.on(Hang(), model=LEADER, times=1)  # the first process's answer never gets past the leader
+        script_team(model)
+        async with SlackEmulator(subscriptions=manifest_events()) as slack:
+            env = {
+                **{
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))
+                },
+                "PYTHONPATH": str(ROOT),
+                "SLACK_BOT_TOKEN": slack.bot_token,
+                "SLACK_SIGNING_SECRET": slack.signing_secret,
+                "SLACK_API_URL": slack.api_url,
+                "OPENAI_BASE_URL": model.base_url,
+                "OPENAI_API_KEY": API_KEY,
+                "THREADWISE_MODEL": LEADER,
+                "THREADWISE_ANALYST_MODEL": ANALYST,
+                "THREADWISE_WRITER_MODEL": WRITER,
+                "THREADWISE_MODEL_RETRIES": "0",
+                "THREADWISE_DOCS": str(docs),
+                "MILVUS_URI": config.milvus_uri,
+                "MILVUS_COLLECTION": config.collection,
+                "DATABASE_URL": database,
+                "THREADWISE_SYNC_MINUTES": "0",
+                "THREADWISE_CLAIM_LEASE": "1",
+            }
+            port = free_port()
+            slack.request_url = f"http://127.0.0.1:{port}/slack/events"
+            first, second = Serve(env, tmp_path / "serve-1.log"), Serve(env, tmp_path / "serve-2.log")
+            await first.start(port)
+            try:
+                said = await slack.user_says("C_GENERAL", VPN_QUESTION)
+                assert [a.status for a in said.acks] == [200, 200]
+                (placeholder,) = await slack.wait_for(lambda: slack.bot_messages("C_GENERAL", said.ts), 15)
+                await slack.wait_for(lambda: leader_turns(model), 15)  # the model is now "slow"
+
+                assert first.process is not None
+                first.process.send_signal(signal.SIGKILL)
+                await first.process.wait()
+                assert placeholder.streaming and not placeholder.text  # killed before any text
+
+                await second.start(port)
+                # Slack's retries of the same message reach the new process: acknowledged, not re-answered.
+                retries = [await slack.redeliver(ack) for ack in said.acks]
+                assert [a.status for a in retries] == [200, 200]
+
+                await slack.wait_for(
+                    lambda: [m for m in slack.bot_messages("C_GENERAL", said.ts) if m.blocks], 30
+                )
+                await asyncio.sleep(1.5)  # time enough for any duplicate to show up
+            finally:
+                for server in (first, second):
+                    if server.process is not None and server.process.returncode is None:
+                        server.process.send_signal(signal.SIGTERM)
+                        assert await asyncio.wait_for(server.process.wait(), 20) == 0
+
+            (reply,) = slack.bot_messages("C_GENERAL", said.ts)
+            assert reply.ts == placeholder.ts  # the same message, now the answer
+            assert f"About “{VPN_QUESTION}”: see engineering/vpn.md [1]." in reply.display_text
+            assert [
+                e["action_id"] for b in reply.blocks or [] if b["type"] == "actions" for e in b["elements"]
+            ] == [
+                "feedback_up",
+                "feedback_down",
+            ]
+            assert len(leader_turns(model)) == 2  # the lost attempt and the resumed one
+            assert slack.reactions("C_GENERAL", said.ts) == {}
+
+    engine = make_async_engine(database)
+    try:
+        (claim,) = await Ledger(engine).all()
+    finally:
+        await engine.dispose()
+    assert (claim.status, claim.attempts, claim.reply_ts) == ("done", 2, placeholder.ts)
+    assert "resuming a claim its owner did not finish" in (tmp_path / "serve-2.log").read_text()
+
+
+async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
+    """``threadwise socket``: the periodic sync runs in the process (nothing was indexed before it
+    started), answers arrive over Socket Mode, a dropped connection comes back, SIGTERM exits 0."""
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    with ModelServer() as model:
+        script_team(model)
+        async with SlackEmulator(subscriptions=manifest_events()) as slack:
+            env = {
+                **{
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))
+                },
+                "PYTHONPATH": str(ROOT),
+                "SLACK_BOT_TOKEN": slack.bot_token,
+                "SLACK_APP_TOKEN": slack.app_token,
+                "SLACK_API_URL": slack.api_url,
+                "OPENAI_BASE_URL": model.base_url,
+                "OPENAI_API_KEY": API_KEY,
+                "THREADWISE_MODEL": LEADER,
+                "THREADWISE_ANALYST_MODEL": ANALYST,
+                "THREADWISE_WRITER_MODEL": WRITER,
+                "THREADWISE_DOCS": str(docs),
+                "MILVUS_URI": str(tmp_path / "milvus.db"),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'threadwise.db'}",
+                "THREADWISE_SYNC_MINUTES": "60",
+            }
+            log = tmp_path / "socket.log"
+            with log.open("wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot.cli", "socket", env=env, cwd=tmp_path, stdout=out, stderr=out
+                )
+            try:
+                await slack.socket.wait_connected(timeout=60)
+                for _ in range(100):  # the sync started with the process
+                    await slack.user_runs_command("/kb", "status")
+                    status = await slack.wait_for(lambda: slack.ephemerals("U_ALICE"))
+                    if "*Documents:* 5" in status[-1].text:
+                        break
+                    await asyncio.sleep(0.3)
+                assert "*Documents:* 5" in status[-1].text, log.read_text()
+
+                said = await slack.user_says("C_GENERAL", VPN_QUESTION)
+                assert [(a.transport, a.ok) for a in said.acks] == [("socket", True), ("socket", True)]
+                (reply,) = await slack.wait_for_reply("C_GENERAL", said.ts, timeout=30)
+                assert "engineering/vpn.md [1]" in reply.display_text
+
+                await slack.socket.drop()
+                await slack.socket.wait_connected(count=2, timeout=30)
+                again = await slack.user_says("C_GENERAL", "which VPN clients are supported?")
+                await slack.wait_for_reply("C_GENERAL", again.ts, timeout=30)
+            finally:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(process.wait(), 20) == 0, log.read_text()
