@@ -31,6 +31,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "total"
     usage: dict[str, int] = field(default_factory=dict)  # input_tokens, output_tokens, total_tokens
     error: str | None = None
+    # Every chunk the searches returned, best first per search: n, query, rank, score, cited, doc, ...
+    retrieved: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -32,7 +32,7 @@ from agno.run.team import TeamRunEvent, TeamRunOutput
 from openai import AsyncOpenAI
 
 from bot.answer import Answer, Outcome
-from bot.citations import Checked, CitationFilter, build_sources, check_citations
+from bot.citations import Checked, CitationFilter, build_sources, check_citations, snippet
 from bot.conversations import ConversationStore, SlackUser, check_conversation_key, turn_metadata, turn_text
 from bot.settings import Settings
 from bot.team import (
@@ -50,7 +50,14 @@ from knowledge.types import SEARCH_MODES, AccessScope, Chunk
 log = logging.getLogger(__name__)
 
 SEARCH_K = 6  # passages per search
+PASSAGES_SHOWN = 4  # passages in a search-only reply
+PASSAGE_CHARS = 600
 OnText = Callable[[str], Awaitable[None]]
+OnAnswer = Callable[[str, Answer], None]
+CONFIGURE_MODEL = (
+    "For written answers, set `OPENAI_API_KEY` (or `OPENAI_BASE_URL` for an OpenAI-compatible server) "
+    "and `THREADWISE_ANSWER_MODE=team`."
+)
 
 
 class AnswerError(Exception):
@@ -91,6 +98,7 @@ class Retrieval:
         self.queries: list[str] = []
         self.seconds = 0.0
         self.failures: list[str] = []
+        self.hits: list[dict] = []  # every hit of every search, for Answer.retrieved
 
     async def search(self, query: str, mode: str = "hybrid") -> str:
         query = " ".join(str(query or "").split())
@@ -122,7 +130,24 @@ class Retrieval:
                 n = self._numbers[hit.chunk.chunk_id] = len(self._numbers) + 1
                 self.chunks[n] = hit.chunk
             numbered.append((n, hit.chunk))
+            self.hits.append({"n": n, "query": query, "mode": mode, "rank": hit.rank, "score": hit.score})
         return format_passages(query, mode, numbered)
+
+    def retrieved(self, cited: tuple[int, ...] = ()) -> list[dict]:
+        """Each hit with its chunk and whether the final text cites it (by the retrieval's [n])."""
+        return [
+            hit
+            | {
+                "cited": hit["n"] in cited,
+                "doc": self.chunks[hit["n"]].doc_path,
+                "title": self.chunks[hit["n"]].title,
+                "heading": self.chunks[hit["n"]].heading,
+                "page": self.chunks[hit["n"]].page,
+                "chunk_id": self.chunks[hit["n"]].chunk_id,
+                "snippet": snippet(self.chunks[hit["n"]].text),
+            }
+            for hit in self.hits
+        ]
 
     def tool(self) -> Callable[..., Awaitable[str]]:
         """The function the analyst calls. It has no parameter for the scope: the model cannot widen it."""
@@ -161,6 +186,16 @@ def format_passages(query: str, mode: str, numbered: list[tuple[int, Chunk]]) ->
             attributes += f' page="{chunk.page}"'
         lines.append(f"<passage {attributes}>\n{html.escape(chunk.text, quote=False)}\n</passage>")
     return "\n".join(lines)
+
+
+def passages_text(intro: str, numbered: list[tuple[int, Chunk]]) -> str:
+    """A search-only reply: plainly passages, each quoted with its [n], not a written answer."""
+    lines = [intro]
+    for n, chunk in numbered:
+        where = " — ".join(part for part in (chunk.title, chunk.heading) if part) or chunk.doc_path
+        quoted = snippet(chunk.text, PASSAGE_CHARS).replace("\n", " ")
+        lines.append(f"**[{n}] {where}**\n> {quoted}")
+    return "\n\n".join(lines)
 
 
 def not_found_text(queries: list[str]) -> str:
@@ -349,6 +384,7 @@ class Answerer:
         self.store = store or ConversationStore(settings.database_url)
         self._client: AsyncOpenAI | None = None
         self._cleanups: set[asyncio.Task] = set()
+        self.on_answer: OnAnswer | None = None  # sees every answer given (the playground's panel)
 
     @property
     def client(self) -> AsyncOpenAI:
@@ -374,7 +410,16 @@ class Answerer:
         if not question:
             raise ValueError("empty question")
         check_conversation_key(conversation)
-        require_model(self.settings)
+        if self.settings.search_only:
+            why = (
+                "search-only mode is on (`THREADWISE_ANSWER_MODE=search`)"
+                if self.settings.model_configured
+                else "no language model is configured"
+            )
+            intro = f"_These are the most relevant passages from the documents, not a written answer: {why}. {CONFIGURE_MODEL}_"
+            return await self.passages(
+                question, conversation=conversation, scope=scope, intro=intro, outcome="search_only"
+            )
         started = time.perf_counter()
         retrieval = Retrieval(self.knowledge, scope or AccessScope.workspace())
         visible = _Visible(retrieval.chunks, on_text)
@@ -451,7 +496,9 @@ class Answerer:
                 first_text=visible.first_text_at - started if visible.first_text_at else None,
             ),
             usage=dict(clock.usage),
+            retrieved=retrieval.retrieved(final.cited),
         )
+        self._seen(question, answer)
         log.info(
             "answered in %s: %s, %d sources, %d citations stripped, %d searches; timings %s; tokens %s",
             conversation,
@@ -463,6 +510,44 @@ class Answerer:
             answer.usage,
         )
         return answer
+
+    async def passages(
+        self,
+        question: str,
+        *,
+        conversation: str,
+        scope: AccessScope | None = None,
+        intro: str,
+        outcome: Outcome = "search_only",
+    ) -> Answer:
+        """The most relevant passages for ``question`` and their sources, with no model: search-only
+        mode, and what a failed model's reply carries. Raises SearchFailed; nothing is stored."""
+        started = time.perf_counter()
+        retrieval = Retrieval(self.knowledge, scope or AccessScope.workspace(), k=PASSAGES_SHOWN)
+        await retrieval.search(question)
+        if retrieval.failures:
+            raise SearchFailed(f"searching the documents failed: {retrieval.failures[-1]}")
+        numbered = sorted(retrieval.chunks.items())
+        text = passages_text(intro, numbered) if numbered else not_found_text(retrieval.queries)
+        total = round(time.perf_counter() - started, 4)
+        answer = Answer(
+            text=text,
+            sources=build_sources([n for n, _ in numbered], retrieval.chunks),
+            conversation=conversation,
+            outcome=outcome if numbered else "not_found",
+            searched=list(retrieval.queries),
+            timings={"retrieval": round(retrieval.seconds, 4), "total": total},
+            retrieved=retrieval.retrieved(tuple(n for n, _ in numbered)),
+        )
+        self._seen(question, answer)
+        return answer
+
+    def _seen(self, question: str, answer: Answer) -> None:
+        if self.on_answer is not None:
+            try:
+                self.on_answer(question, answer)
+            except Exception:
+                log.exception("on_answer failed")
 
     async def _abandon(self, visible: _Visible, conversation: str, run_id: str, *, failure: str) -> None:
         """A turn without an answer: stop streaming it and remove what Agno stored of it."""

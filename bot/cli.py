@@ -350,6 +350,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     require_slack(settings, "http")  # before anything starts, one clear line
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
+    _prepare_to_serve(settings)
     asyncio.run(serve(settings, args.host, args.port))
     return 0
 
@@ -361,8 +362,83 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
 
     require_slack(settings, "socket")
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
+    _prepare_to_serve(settings)
     asyncio.run(socket_mode(settings))
     return 0
+
+
+def cmd_playground(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging
+    from bot.playground.server import HANDBOOK, playground_settings, serve_playground
+
+    docs = args.docs or HANDBOOK
+    if not docs.is_dir():
+        raise CommandError(f"--docs {docs}: not a folder")
+    settings = playground_settings(settings, docs=[docs], data=args.data)
+    configure_logging("DEBUG" if args.verbose else "WARNING", settings.log_format)
+    _prepare_to_serve(settings)
+    kb = _knowledge(settings)
+    try:
+        with Progress(
+            TextColumn(f"[bold]indexing {docs}"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as bar:
+            task = bar.add_task("sync", total=None)
+            report = kb.sync(
+                progress=lambda _phase, done, total: bar.update(task, completed=done, total=total)
+            )
+    finally:
+        kb.close()
+    _print_sync(report)
+    if settings.search_only:
+        out.print(
+            "no model configured: the bot answers with passages (set OPENAI_API_KEY for written answers)"
+        )
+    asyncio.run(serve_playground(settings, host=args.host, port=args.port, open_browser=args.open))
+    return 0
+
+
+def _prepare_to_serve(settings: Settings) -> None:
+    from bot.health import warn_if_lite
+    from bot.migrations import SchemaBehind, prepare
+
+    try:
+        logging.getLogger("threadwise.db").info(
+            "%s", prepare(settings.database_url, auto=settings.auto_migrate)
+        )
+    except SchemaBehind as exc:
+        raise CommandError(str(exc)) from None
+    warn_if_lite(settings)
+
+
+# db -------------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.migrations import upgrade
+    from knowledge.database import redacted
+
+    where = redacted(settings.database_url)
+    try:
+        before, after = upgrade(settings.database_url, args.revision)
+    except SQLAlchemyError as exc:
+        raise CommandError(f"cannot upgrade {where}: {getattr(exc, 'orig', None) or exc}") from None
+    if before == after:
+        out.print(f"{where}: schema already at {after}", markup=False)
+    else:
+        out.print(f"{where}: schema upgraded from {before or 'nothing'} to {after}", markup=False)
+    return 0
+
+
+def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.migrations import current, head
+    from knowledge.database import redacted
+
+    at, want = current(settings.database_url), head()
+    state = "current" if at == want else "behind: run `threadwise db upgrade`"
+    out.print(f"{redacted(settings.database_url)}: schema at {at or 'nothing'}, code needs {want} ({state})")
+    return 0 if at == want else 1
 
 
 # entry point ----------------------------------------------------------------------------------
@@ -449,6 +525,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("socket", help="run the Slack app over Socket Mode (no public URL needed)")
     p.set_defaults(func=cmd_socket)
+
+    p = sub.add_parser(
+        "playground", help="the bot in your browser, on a local Slack workspace (no Slack, no key)"
+    )
+    p.add_argument("--port", type=int, default=3000, help="port of the page (default 3000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--docs", type=Path, metavar="FOLDER", help="documents to answer from (default: the sample handbook)"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/playground"),
+        metavar="FOLDER",
+        help="where its index and database live",
+    )
+    p.add_argument("--open", action="store_true", help="open the page in a browser")
+    p.set_defaults(func=cmd_playground)
+
+    p = sub.add_parser("db", help="the database schema (migrations)")
+    db = p.add_subparsers(dest="db_command", required=True, metavar="action")
+    q = db.add_parser("upgrade", help="apply the schema migrations to DATABASE_URL")
+    q.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    q.set_defaults(func=cmd_db_upgrade)
+    q = db.add_parser("current", help="the schema revision of DATABASE_URL; exit 1 when behind")
+    q.set_defaults(func=cmd_db_current)
     return parser
 
 

@@ -44,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.metrics import DUPLICATES_DROPPED
+
 Kind = Literal["mention", "message", "dm", "assistant", "command"]
 Status = Literal["open", "done", "failed", "expired"]
 ReplyMode = Literal["stream", "message"]
@@ -194,6 +196,7 @@ class Ledger:
             .returning(claims.c.ts)
         )
         if not await self._changed(statement):
+            DUPLICATES_DROPPED.inc()
             return False
         claim.status, claim.owner, claim.attempts, claim.created_at = "open", self.owner, 1, now
         return True

@@ -11,6 +11,8 @@ import logging
 import re
 import sys
 import time
+from contextvars import ContextVar
+from typing import Any
 
 _SECRETS = re.compile(
     r"\b(xox[abpers]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})"
@@ -40,6 +42,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# What the current task works on (the Slack event_id, the claim): added to every JSON line it logs.
+# A ContextVar follows asyncio tasks, so concurrent answers never mix their ids.
+_context: ContextVar[dict[str, Any] | None] = ContextVar("threadwise_log_context", default=None)
+
+
+def bind(**fields: Any) -> None:
+    """Add ``fields`` to every log line of the current task (and the tasks it starts)."""
+    _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def log_context() -> dict[str, Any]:
+    return dict(_context.get() or {})
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -48,6 +64,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **(_context.get() or {}),
         }
         if record.exc_text:
             entry["exception"] = record.exc_text
@@ -72,4 +89,4 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-__all__ = ["JsonFormatter", "RedactSecrets", "configure_logging", "redact"]
+__all__ = ["JsonFormatter", "RedactSecrets", "bind", "configure_logging", "log_context", "redact"]

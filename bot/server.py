@@ -24,6 +24,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot.health import add_operations_routes
 from bot.settings import Settings
 from bot.slack.app import SlackBot, require_slack
 from knowledge.scheduler import start_sync_scheduler
@@ -44,6 +45,7 @@ def build_web_app(bot: SlackBot) -> web.Application:
     app = web.Application()
     app.router.add_post(EVENTS_PATH, slack_events)
     app.router.add_get("/healthz", healthz)
+    add_operations_routes(app, bot)  # GET /readyz, GET /metrics
     return app
 
 

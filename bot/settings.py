@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Retries of one model request on 429/5xx/connection errors, with backoff, within a time budget.
     model_retries: int = _env("THREADWISE_MODEL_RETRIES", default=3, ge=0, le=10)
     model_retry_budget: float = _env("THREADWISE_MODEL_RETRY_BUDGET", default=30, gt=0)
+    # "search": reply with the best passages and their sources, no model (also the case without one).
+    answer_mode: Literal["team", "search"] = _env("THREADWISE_ANSWER_MODE", default="team")
 
     # Slack (issue 5). Tokens are checked when `serve` / `socket` start, not here: other commands run without them.
     slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN", default=None)
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)
+
+    # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
+    auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)
 
     # Logging
     log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
@@ -128,6 +133,11 @@ class Settings(BaseSettings):
     @property
     def model_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def search_only(self) -> bool:
+        """Answers are passages, not written text: asked for, or no model to write them."""
+        return self.answer_mode == "search" or not self.model_configured
 
 
 class SettingsError(Exception):

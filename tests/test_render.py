@@ -355,7 +355,7 @@ def test_a_short_answer_is_one_message_with_sources_and_buttons() -> None:
     ("outcome", "note"),
     [
         ("not_found", ":mag: Not found in the indexed documents."),
-        ("search_only", ":page_facing_up: Passages only — no model configured."),
+        ("search_only", ":page_facing_up: Passages only, not a written answer."),
         ("error", ":warning: Something went wrong while answering; this may be incomplete."),
     ],
 )

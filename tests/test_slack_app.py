@@ -757,6 +757,17 @@ def test_a_missing_token_is_a_clear_error_at_start(monkeypatch: pytest.MonkeyPat
     assert "SLACK_APP_TOKEN is not set" in said and "SLACK_BOT_TOKEN" not in said.split("SLACK_APP_TOKEN")[0]
 
 
+def test_secrets_never_reach_a_log_line():
+    from bot.logs import redact
+
+    line = redact(
+        "calling https://slack.com/api with xoxb-1234-5678-abcdef and xapp-1-A1-99-ff, "
+        "key sk-proj-0123456789abcdef, db postgresql+psycopg://bot:hunter2@db:5432/tw"
+    )
+    assert "abcdef" not in line and "99-ff" not in line and "hunter2" not in line
+    assert "xoxb-…" in line and "bot:•••@db" in line
+
+
 async def test_a_refused_token_is_a_clear_error_at_start(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str
 ):

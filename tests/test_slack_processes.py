@@ -161,7 +161,9 @@ async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_
     finally:
         await engine.dispose()
     assert (claim.status, claim.attempts, claim.reply_ts) == ("done", 2, placeholder.ts)
-    assert "resuming a claim its owner did not finish" in (tmp_path / "serve-2.log").read_text()
+    logged = (tmp_path / "serve-1.log").read_text() + (tmp_path / "serve-2.log").read_text()
+    assert "resuming a claim its owner did not finish" in logged
+    assert "xoxb-emulator" not in logged and API_KEY not in logged
 
 
 async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
@@ -220,3 +222,6 @@ async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
                 if process.returncode is None:
                     process.send_signal(signal.SIGTERM)
                 assert await asyncio.wait_for(process.wait(), 20) == 0, log.read_text()
+            logged = log.read_text()
+            assert "connected to Slack over Socket Mode" in logged
+            assert "xoxb-emulator" not in logged and "xapp-1-emulator" not in logged

@@ -24,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger, new_owner
+from bot.metrics import count_slack_request
 from bot.settings import Settings, SettingsError
 from bot.slack.intake import BotUser
 from bot.slack.listeners import SURFACES, assistant, commands, feedback, files, mention, message
@@ -99,6 +100,7 @@ def build_app(bot: SlackBot) -> AsyncApp:
         process_before_response=False,
         logger=bolt_log,
     )
+    app.use(count_slack_request)
     for surface in SURFACES:
         surface.register(app, bot)
     return app

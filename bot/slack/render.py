@@ -65,7 +65,7 @@ SKIPPED_SHOWN = 20
 
 OUTCOME_NOTES = {
     "not_found": ":mag: Not found in the indexed documents.",
-    "search_only": ":page_facing_up: Passages only — no model configured.",
+    "search_only": ":page_facing_up: Passages only, not a written answer.",
     "error": ":warning: Something went wrong while answering; this may be incomplete.",
 }
 _NOTHING = ":grey_question: No answer was produced."

@@ -19,6 +19,8 @@ from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFa
 from bot.conversations import SlackUser
 from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
+from bot.logs import bind
+from bot.metrics import observe_answer
 from bot.slack.reply import Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
@@ -27,6 +29,7 @@ from knowledge.types import AccessScope
 log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question after the mention, e.g. “@threadwise how do I reset my VPN password?”"
+PASSAGES_TIMEOUT = 15.0  # the search behind a failed answer's passages
 TOO_OLD = (
     "Sorry, I was restarted while answering this and it is now too old to pick up again. "
     "Please ask again if you still need an answer."
@@ -92,7 +95,9 @@ class Responder:
     async def deliver(self, claim: Claim) -> None:
         """Answer one claimed message in its thread and close the claim. Raises only CancelledError."""
         started = time.perf_counter()
+        bind(claim=claim.id)
         reply: Reply | None = None
+        scope: AccessScope | None = None
         try:
             if claim.kind == "command" and claim.thread_ts is None:
                 await self.sign.open_command_thread(claim)  # the sign could not post it; try once more
@@ -121,6 +126,7 @@ class Responder:
             await self.feedback.record_answer(claim.id, claim.question, answer)
             await reply.finish(answer, feedback_id=claim.id)
             await self.ledger.finish(claim, "done")
+            observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
                 "%s answered in %.2f s (%s, %d sources%s)",
                 claim.id,
@@ -134,7 +140,14 @@ class Responder:
         except Exception as exc:
             shown, reason = explain(exc, self.timeout)
             log.error("%s: answer failed: %s", claim.id, reason)
-            if reply is None or not await reply.fail(shown):
+            observe_answer("failed", time.perf_counter() - started)
+            if (
+                reply is not None
+                and scope is not None
+                and await self._show_passages(claim, reply, scope, exc, shown)
+            ):
+                pass
+            elif reply is None or not await reply.fail(shown):
                 await self._post_error(claim, shown)
             try:
                 await self.ledger.finish(claim, "failed", reason)
@@ -142,6 +155,34 @@ class Responder:
                 log.exception("%s: could not close the failed claim", claim.id)
         finally:
             await self.sign.clear(claim)
+
+    async def _show_passages(
+        self, claim: Claim, reply: Reply, scope: AccessScope, exc: Exception, shown: str
+    ) -> bool:
+        """The model failed or timed out: the error reply carries the best passages, so a person is
+        never left with nothing. False if there are none (or no search), and the plain error is shown."""
+        passages = getattr(self.answerer, "passages", None)
+        if passages is None or not isinstance(exc, (ModelFailed, TimeoutError)):
+            return False
+        try:
+            answer = await asyncio.wait_for(
+                passages(
+                    claim.question,
+                    conversation=claim.conversation,
+                    scope=scope,
+                    intro=f":warning: {shown}\n\n_Meanwhile, these passages from the documents may help (not a written answer):_",
+                    outcome="error",
+                ),
+                timeout=PASSAGES_TIMEOUT,
+            )
+            if answer.outcome != "error":  # nothing found
+                return False
+            await self.feedback.record_answer(claim.id, claim.question, answer)
+            await reply.finish(answer, feedback_id=claim.id)
+            return True
+        except Exception as failure:
+            log.warning("%s: no passages for the failed answer either: %s", claim.id, failure)
+            return False
 
     async def _post_error(self, claim: Claim, text: str) -> None:
         response_url = claim.context.get("response_url")

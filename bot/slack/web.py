@@ -25,6 +25,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.metrics import slack_api_error
+
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 4
@@ -104,10 +106,12 @@ class SlackWeb:
             code = str(exc.response.get("error") or f"http_{exc.response.status_code}")
             if code not in expected:
                 log.warning("slack %s failed: %s", method, code)
+                slack_api_error(method, code)
             raise SlackCallError(method, code) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             code = f"connection_error ({type(exc).__name__})"
             log.warning("slack %s failed: %s", method, code)
+            slack_api_error(method, code)
             raise SlackCallError(method, code) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 

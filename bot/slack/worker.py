@@ -27,6 +27,7 @@ import aiohttp
 from bot.answering import Answerer
 from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
+from bot.logs import bind
 from bot.settings import Settings
 from bot.slack.dispatch import Dispatcher
 from bot.slack.intake import BotUser, Intake
@@ -102,9 +103,19 @@ class AnswerWorker:
         self.call(self._take(body, event, assistant)).add_done_callback(_log_failure)
 
     async def _take(self, body: dict[str, Any], event: dict[str, Any], assistant: bool) -> None:
+        bind(event_id=body.get("event_id"))  # this task's log lines (and its answer's) carry it
         claim = await self.intake.message(body, event, assistant=assistant)
         if claim is not None:
+            bind(claim=claim.id)
+            log.info("%s claimed (%s)", claim.id, claim.kind)
             self.dispatcher.submit(claim)
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer this worker runs (built when the worker starts)."""
+        if self._answerer is None:
+            raise RuntimeError("the answer worker has not started")
+        return self._answerer
 
     def submit(self, claim: Claim) -> None:
         """Queue a message claimed elsewhere, e.g. /ask (thread-safe)."""
