@@ -19,11 +19,12 @@ from knowledge.chunking import chunk_document
 from knowledge.config import KnowledgeConfig
 from knowledge.readers import read_document
 
-WORDS = (
-    "deploy rollback database failover incident pager runbook policy leave expense laptop encryption "
-    "invoice approval tenant region latency quota backup restore certificate rotation access review "
-    "onboarding payroll holiday travel budget vendor contract retention audit alert dashboard metric"
-).split()
+WORDS = [
+    *"deploy rollback database failover incident pager runbook policy leave expense laptop".split(),
+    *"encryption invoice approval tenant region latency quota backup restore certificate".split(),
+    *"rotation access review onboarding payroll holiday travel budget vendor contract".split(),
+    *"retention audit alert dashboard metric".split(),
+]
 
 
 def write_corpus(root: Path, count: int, seed: int = 7) -> None:
