@@ -20,10 +20,44 @@ from knowledge.config import KnowledgeConfig
 from knowledge.readers import read_document
 
 WORDS = [
-    *"deploy rollback database failover incident pager runbook policy leave expense laptop".split(),
-    *"encryption invoice approval tenant region latency quota backup restore certificate".split(),
-    *"rotation access review onboarding payroll holiday travel budget vendor contract".split(),
-    *"retention audit alert dashboard metric".split(),
+    *[
+        "deploy",
+        "rollback",
+        "database",
+        "failover",
+        "incident",
+        "pager",
+        "runbook",
+        "policy",
+        "leave",
+        "expense",
+        "laptop",
+    ],
+    *[
+        "encryption",
+        "invoice",
+        "approval",
+        "tenant",
+        "region",
+        "latency",
+        "quota",
+        "backup",
+        "restore",
+        "certificate",
+    ],
+    *[
+        "rotation",
+        "access",
+        "review",
+        "onboarding",
+        "payroll",
+        "holiday",
+        "travel",
+        "budget",
+        "vendor",
+        "contract",
+    ],
+    *["retention", "audit", "alert", "dashboard", "metric"],
 ]
 
 
