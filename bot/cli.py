@@ -376,7 +376,7 @@ def cmd_playground(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--docs {docs}: not a folder")
     settings = playground_settings(settings, docs=[docs], data=args.data)
     configure_logging("DEBUG" if args.verbose else "WARNING", settings.log_format)
-    _prepare_to_serve(settings)
+    _prepare_to_serve(settings, single_process=True)
     kb = _knowledge(settings)
     try:
         with Progress(
@@ -397,7 +397,7 @@ def cmd_playground(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_to_serve(settings: Settings) -> None:
+def _prepare_to_serve(settings: Settings, *, single_process: bool = False) -> None:
     from bot.health import warn_if_lite
     from bot.migrations import SchemaBehind, prepare
 
@@ -407,7 +407,8 @@ def _prepare_to_serve(settings: Settings) -> None:
         )
     except SchemaBehind as exc:
         raise CommandError(str(exc)) from None
-    warn_if_lite(settings)
+    if not single_process:  # the playground is one process by design: no replica warning
+        warn_if_lite(settings)
 
 
 # db -------------------------------------------------------------------------------------------
