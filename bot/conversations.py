@@ -17,7 +17,7 @@ from typing import Any
 from agno.db.base import AsyncBaseDb
 from sqlalchemy.engine import make_url
 
-from knowledge.database import async_url
+from knowledge.database import async_url, make_async_engine
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,11 @@ def open_session_db(database_url: str) -> AsyncBaseDb:
     url = async_url(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        from pathlib import Path
-
         from agno.db.sqlite import AsyncSqliteDb
 
-        if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return AsyncSqliteDb(db_url=url.render_as_string(hide_password=False))
+        # Our engine, not Agno's: it sets WAL and a busy timeout, so concurrent answers wait for the
+        # file lock instead of failing with "database is locked".
+        return AsyncSqliteDb(db_engine=make_async_engine(database_url))
     if backend == "postgresql":
         from agno.db.postgres import AsyncPostgresDb
 

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
 
     # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
     auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)
+    # AgentOS, Agno's control plane, on its own port of the `serve` process; the key is checked at start.
+    agentos: bool = _env("THREADWISE_AGENTOS", default=False)
+    agentos_key: SecretStr | None = _env("THREADWISE_AGENTOS_KEY", default=None)
+    agentos_port: int = _env("THREADWISE_AGENTOS_PORT", default=7777, ge=1, le=65535)
 
     # Logging
     log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
