@@ -20,6 +20,7 @@ from rich.text import Text
 from bot.answer import Answer
 from bot.answering import AnswerError, ask
 from bot.conversations import new_conversation_key
+from bot.logs import register_settings_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from bot.team import route_agno_logging
 from knowledge.base import KnowledgeBase
@@ -595,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
+        register_settings_secrets(settings)  # masked in every log line, whatever their shape
         return args.func(settings, args)
     except (SettingsError, KnowledgeError, CommandError, ValueError) as exc:
         err.print(f"threadwise: {exc}", markup=False)

@@ -1,7 +1,10 @@
 """Logging for the long-running commands: one line per event, readable on a terminal or as JSON.
 
 Secrets never reach a log line: a filter masks anything shaped like a Slack token (``xoxb-``,
-``xapp-``, ``xoxp-``...), an OpenAI-style key (``sk-...``) or a password in a URL, whatever logged it.
+``xapp-``, ``xoxp-``...), an OpenAI-style key (``sk-...``) or a password in a URL, and, whatever their
+shape, the configured secret values themselves (``register_secrets``: the settings' ``SecretStr``
+fields, registered when a command starts), wherever they appear: message, arguments, traceback,
+``extra`` fields, the JSON line's context.
 """
 
 from __future__ import annotations
@@ -14,10 +17,40 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+from pydantic import SecretStr
+
 _SECRETS = re.compile(
     r"\b(xox[abpers]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})"
     r"|(?<=://)([^/\s:@]+):([^/\s@]+)@"
 )
+
+
+MASK = "•••"
+MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words; no real token or key is that short
+_secret_values: set[str] = set()
+_values_pattern: re.Pattern[str] | None = None
+
+
+def register_secrets(*values: str | None) -> None:
+    """Mask these exact values in every log line from now on (also as they appear inside JSON)."""
+    global _values_pattern
+    for value in values:
+        if value and len(value.strip()) >= MIN_SECRET_LENGTH:
+            _secret_values.update({value, value.strip(), json.dumps(value)[1:-1]})
+    if _secret_values:
+        ordered = sorted(_secret_values, key=len, reverse=True)  # the longest first: no partial masks
+        _values_pattern = re.compile("|".join(re.escape(value) for value in ordered))
+
+
+def register_settings_secrets(settings: Any) -> None:
+    """Register every ``SecretStr`` field of a pydantic settings object (tokens, keys, secrets)."""
+    register_secrets(
+        *(
+            value.get_secret_value()
+            for name in type(settings).model_fields
+            if isinstance(value := getattr(settings, name, None), SecretStr)
+        )
+    )
 
 
 def redact(text: str) -> str:
@@ -26,7 +59,12 @@ def redact(text: str) -> str:
             return match.group(1)[:5] + "…"
         return f"{match.group(2)}:•••@"
 
+    if _values_pattern is not None:
+        text = _values_pattern.sub(MASK, text)
     return _SECRETS.sub(mask, text)
+
+
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class RedactSecrets(logging.Filter):
@@ -37,8 +75,15 @@ class RedactSecrets(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for name, value in list(vars(record).items()):  # logger.info(..., extra={...})
+            if name not in _RECORD_FIELDS and value is not None and not isinstance(value, (int, float, bool)):
+                shown = value if isinstance(value, str) else repr(value)
+                if redact(shown) != shown:
+                    setattr(record, name, redact(shown))
         return True
 
 
@@ -68,7 +113,9 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return redact(json.dumps(entry, ensure_ascii=False))  # the context too (bind() takes anything)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -89,4 +136,13 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-__all__ = ["JsonFormatter", "RedactSecrets", "bind", "configure_logging", "log_context", "redact"]
+__all__ = [
+    "JsonFormatter",
+    "RedactSecrets",
+    "bind",
+    "configure_logging",
+    "log_context",
+    "redact",
+    "register_secrets",
+    "register_settings_secrets",
+]

@@ -7,6 +7,8 @@ HTTP mode serves, on one aiohttp server:
   dispatched by Bolt's aiohttp adapter;
 - ``GET /healthz``: 200 while the process lives.
 
+With ``THREADWISE_AGENTOS=1`` it also serves AgentOS on its own port (``bot.agentos``).
+
 Both modes run the periodic sync (THREADWISE_SYNC_MINUTES) in the same process and stop cleanly on
 SIGINT/SIGTERM, handing unfinished claims back to the ledger.
 """
@@ -24,7 +26,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot.agentos import check_agentos_settings, start_agentos
 from bot.health import add_operations_routes
+from bot.logs import register_settings_secrets
 from bot.settings import Settings
 from bot.slack.app import SlackBot, require_slack
 from knowledge.scheduler import start_sync_scheduler
@@ -84,21 +88,25 @@ def _stop_on_signals() -> asyncio.Event:
 async def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """HTTP mode until SIGINT/SIGTERM."""
     require_slack(settings, "http")
+    check_agentos_settings(settings)
+    register_settings_secrets(settings)  # their values are masked in every log line
     _favour_acknowledgements()
     host, port = host or settings.host, port or settings.port
     stop = _stop_on_signals()
     async with running_bot(settings) as bot:
+        agentos = await start_agentos(settings, bot.knowledge, host=host)  # None unless THREADWISE_AGENTOS
         runner = web.AppRunner(build_web_app(bot), handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        log.info("listening on http://%s:%d%s", host, port, EVENTS_PATH)
         try:
+            await runner.setup()
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            log.info("listening on http://%s:%d%s", host, port, EVENTS_PATH)
             await stop.wait()
         finally:
             log.info("stopping")
-            await site.stop()
-            await runner.cleanup()
+            await runner.cleanup()  # stops the site too
+            if agentos is not None:
+                await agentos.stop()
 
 
 async def connect_socket_mode(
@@ -117,6 +125,7 @@ async def socket_mode(settings: Settings) -> None:
     """Socket Mode until SIGINT/SIGTERM; the client reconnects by itself after a drop."""
     require_slack(settings, "socket")
     assert settings.slack_app_token is not None
+    register_settings_secrets(settings)  # their values are masked in every log line
     _favour_acknowledgements()
     stop = _stop_on_signals()
     async with running_bot(settings) as bot:
