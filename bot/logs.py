@@ -59,9 +59,12 @@ def redact(text: str) -> str:
             return match.group(1)[:5] + "…"
         return f"{match.group(2)}:•••@"
 
+    # Shapes first (whole tokens, URL passwords), then the exact configured values that remain: masking a
+    # value first could cut a token so its shape no longer matches, leaving the rest of it visible.
+    text = _SECRETS.sub(mask, text)
     if _values_pattern is not None:
         text = _values_pattern.sub(MASK, text)
-    return _SECRETS.sub(mask, text)
+    return text
 
 
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
