@@ -35,13 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.localslack.emulator import SlackEmulator
+from bot.localslack.events import HttpDelivery, app_mention_event, envelope
+from bot.localslack.workspace import Change
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.slack_events import HttpDelivery, app_mention_event, envelope
-from tests.emulators.slack_workspace import Change
 from tests.test_slack_app import ANALYST, API_KEY, LEADER, WRITER, manifest_events, script_team
 from tests.test_slack_processes import Serve, free_port
 

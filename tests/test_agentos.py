@@ -21,13 +21,13 @@ import pytest
 from bot.agentos import AgentOSServer
 from bot.cli import main
 from bot.conversations import conversation_key
+from bot.localslack.emulator import SlackEmulator
 from bot.settings import Settings, SettingsError
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.types import Chunk
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
-from tests.emulators.slack import SlackEmulator
 from tests.test_slack_app import (
     ANALYST,
     API_KEY,

@@ -18,6 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answer, Source
+from bot.localslack.emulator import SlackEmulator
+from bot.localslack.limits import check_blocks
 from bot.slack.mrkdwn import slack_len
 from bot.slack.render import (
     MAX_BLOCKS,
@@ -35,8 +37,6 @@ from bot.slack.render import (
     to_mrkdwn,
 )
 from tests.emulators import slack_fixtures
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.slack_limits import check_blocks
 
 slack = slack_fixtures.slack
 slack_client = slack_fixtures.slack_client

@@ -23,6 +23,10 @@ import yaml
 from aiohttp import web
 
 from bot.cli import main
+from bot.localslack.emulator import SlackEmulator
+from bot.localslack.events import app_mention_event
+from bot.localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
+from bot.localslack.workspace import Message
 from bot.server import build_web_app, connect_socket_mode
 from bot.settings import Settings
 from bot.slack.app import SlackBot
@@ -32,10 +36,6 @@ from knowledge.config import KnowledgeConfig
 from knowledge.types import Chunk
 from tests.corpus import write_corpus
 from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall
-from tests.emulators.slack import SlackEmulator
-from tests.emulators.slack_events import app_mention_event
-from tests.emulators.slack_limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
-from tests.emulators.slack_workspace import Message
 
 ROOT = Path(__file__).resolve().parents[1]
 LEADER, ANALYST, WRITER = "leader-model", "analyst-model", "writer-model"

@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 
 from bot.ledger import Ledger
+from bot.localslack.emulator import SlackEmulator
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
-from tests.emulators.slack import SlackEmulator
 from tests.test_slack_app import (
     ANALYST,
     API_KEY,
