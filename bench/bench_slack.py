@@ -42,10 +42,9 @@ from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import ANALYST, API_KEY, LEADER, WRITER, manifest_events, script_team
-from tests.test_slack_processes import Serve, free_port
+from tests.processes import Serve, bot_process_env, free_port
+from tests.test_slack_app import manifest_events, script_team
 
-ROOT = Path(__file__).resolve().parents[1]
 ACK_TARGET_MS = 50.0
 SIGN_TARGET_MS = 300.0
 
@@ -123,29 +122,17 @@ async def run(args: argparse.Namespace) -> bool:
     with ModelServer() as model:
         script_team(model, leader_delay=args.model_latency)
         async with SlackEmulator(subscriptions=manifest_events(), ack_timeout=10) as slack:
-            env = {
-                **{
-                    k: v
-                    for k, v in os.environ.items()
-                    if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))
-                },
-                "PYTHONPATH": str(ROOT),
-                "SLACK_BOT_TOKEN": slack.bot_token,
-                "SLACK_SIGNING_SECRET": slack.signing_secret,
-                "SLACK_API_URL": slack.api_url,
-                "OPENAI_BASE_URL": model.base_url,
-                "OPENAI_API_KEY": API_KEY,
-                "THREADWISE_MODEL": LEADER,
-                "THREADWISE_ANALYST_MODEL": ANALYST,
-                "THREADWISE_WRITER_MODEL": WRITER,
-                "THREADWISE_DOCS": str(docs),
-                "MILVUS_URI": config.milvus_uri,
-                "MILVUS_COLLECTION": config.collection,
-                "DATABASE_URL": database,
-                "THREADWISE_SYNC_MINUTES": "0",
-                "THREADWISE_MAX_CONCURRENT_ANSWERS": str(args.concurrency),
-                "THREADWISE_LOG_LEVEL": "WARNING",
-            }
+            env = bot_process_env(
+                slack,
+                model,
+                docs=docs,
+                milvus_uri=config.milvus_uri,
+                database_url=database,
+                MILVUS_COLLECTION=config.collection,
+                THREADWISE_SYNC_MINUTES="0",
+                THREADWISE_MAX_CONCURRENT_ANSWERS=str(args.concurrency),
+                THREADWISE_LOG_LEVEL="WARNING",
+            )
             port = free_port()
             url = f"http://127.0.0.1:{port}/slack/events"
             slack.request_url = url

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 from pathlib import Path
@@ -28,41 +27,29 @@ from knowledge.config import KnowledgeConfig
 from knowledge.types import Chunk
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
+from tests.processes import Serve, bot_process_env, free_port
 from tests.test_slack_app import (
-    ANALYST,
-    API_KEY,
-    LEADER,
     PRIVATE_FACT,
     VPN_QUESTION,
-    WRITER,
     analyst_saw,
     manifest_events,
     script_team,
 )
-from tests.test_slack_processes import Serve, free_port
 
 KEY = "agentos-key-0123456789abcdef"
 
 
 def serve_env(slack: SlackEmulator, model: ModelServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))},
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "OPENAI_BASE_URL": model.base_url,
-        "OPENAI_API_KEY": API_KEY,
-        "THREADWISE_MODEL": LEADER,
-        "THREADWISE_ANALYST_MODEL": ANALYST,
-        "THREADWISE_WRITER_MODEL": WRITER,
-        "THREADWISE_MODEL_RETRIES": "0",
-        "MILVUS_URI": str(tmp_path / "milvus.db"),
-        "MILVUS_COLLECTION": "agentos",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'threadwise.db'}",
-        "THREADWISE_SYNC_MINUTES": "0",
+    return bot_process_env(
+        slack,
+        model,
+        milvus_uri=str(tmp_path / "milvus.db"),
+        database_url=f"sqlite:///{tmp_path / 'threadwise.db'}",
+        THREADWISE_MODEL_RETRIES="0",
+        MILVUS_COLLECTION="agentos",
+        THREADWISE_SYNC_MINUTES="0",
         **extra,
-    }
+    )
 
 
 def synced_docs(tmp_path: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,8 +26,8 @@ from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
-from tests.test_slack_app import ANALYST, API_KEY, LEADER, WRITER, leader_turns, manifest_events, script_team
-from tests.test_slack_processes import ROOT, Serve, free_port
+from tests.processes import ROOT, Serve, bot_process_env, free_port, outside_environ
+from tests.test_slack_app import API_KEY, LEADER, leader_turns, manifest_events, script_team
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MESSAGES = 30
@@ -113,10 +112,9 @@ async def test_two_replicas_on_postgres_answer_once_take_over_report_and_stop(
     await proxy.start()
     behind_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     assert behind_proxy != postgres_url
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))}
     upgraded = subprocess.run(
         [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        env={**base_env, "PYTHONPATH": str(ROOT), "DATABASE_URL": postgres_url},
+        env={**outside_environ(), "PYTHONPATH": str(ROOT), "DATABASE_URL": postgres_url},
         capture_output=True,
         text=True,
         timeout=60,
@@ -126,26 +124,20 @@ async def test_two_replicas_on_postgres_answer_once_take_over_report_and_stop(
     with ModelServer() as model:
         script_team(model)
         async with SlackEmulator(subscriptions=manifest_events()) as slack:
-            common = {
-                **base_env,
-                "PYTHONPATH": str(ROOT),
-                "SLACK_BOT_TOKEN": slack.bot_token,
-                "SLACK_SIGNING_SECRET": slack.signing_secret,
-                "SLACK_API_URL": slack.api_url,
-                "OPENAI_BASE_URL": model.base_url,
-                "OPENAI_API_KEY": API_KEY,
-                "THREADWISE_MODEL": LEADER,
-                "THREADWISE_ANALYST_MODEL": ANALYST,
-                "THREADWISE_WRITER_MODEL": WRITER,
-                "THREADWISE_MODEL_RETRIES": "0",
-                "THREADWISE_DOCS": str(docs),
-                "MILVUS_COLLECTION": "production",
-                "THREADWISE_SYNC_MINUTES": "0",
-                "THREADWISE_CLAIM_LEASE": "1",
-                "THREADWISE_LOG_FORMAT": "json",
-            }
-            a = Serve({**common, "MILVUS_URI": lite[0], "DATABASE_URL": postgres_url}, tmp_path / "a.log")
-            b = Serve({**common, "MILVUS_URI": lite[1], "DATABASE_URL": behind_proxy}, tmp_path / "b.log")
+            replica = dict(
+                THREADWISE_MODEL_RETRIES="0",
+                MILVUS_COLLECTION="production",
+                THREADWISE_SYNC_MINUTES="0",
+                THREADWISE_CLAIM_LEASE="1",
+                THREADWISE_LOG_FORMAT="json",
+            )
+            a_env = bot_process_env(
+                slack, model, docs=docs, milvus_uri=lite[0], database_url=postgres_url, **replica
+            )
+            b_env = bot_process_env(
+                slack, model, docs=docs, milvus_uri=lite[1], database_url=behind_proxy, **replica
+            )
+            a, b = Serve(a_env, tmp_path / "a.log"), Serve(b_env, tmp_path / "b.log")
             ports = free_port(), free_port()
             url_a, url_b = (f"http://127.0.0.1:{port}" for port in ports)
             await asyncio.gather(a.start(ports[0]), b.start(ports[1]))

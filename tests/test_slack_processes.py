@@ -8,13 +8,10 @@ had started, and Slack's retries to the new process change nothing."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.ledger import Ledger
@@ -24,56 +21,17 @@ from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
+from tests.processes import Serve, bot_process_env, free_port
 from tests.test_slack_app import (
-    ANALYST,
     API_KEY,
     LEADER,
     VPN_QUESTION,
-    WRITER,
     leader_turns,
     manifest_events,
     script_team,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Serve:
-    """``python -m bot.cli serve`` with the given environment, its output kept in a file."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log = env, log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self, port: int) -> None:
-        out = self.log.open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            env=self.env, cwd=self.log.parent, stdout=out, stderr=out,
-        )  # fmt: skip
-        out.close()
-        health = f"http://127.0.0.1:{port}/healthz"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                if self.process.returncode is not None:
-                    raise AssertionError(
-                        f"serve exited with {self.process.returncode}:\n{self.log.read_text()}"
-                    )
-                try:
-                    async with session.get(health) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"serve did not come up:\n{self.log.read_text()}")
 
 
 async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_path: Path):
@@ -90,29 +48,17 @@ async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_
         model.on(Hang(), model=LEADER, times=1)  # the first process's answer never gets past the leader
         script_team(model)
         async with SlackEmulator(subscriptions=manifest_events()) as slack:
-            env = {
-                **{
-                    k: v
-                    for k, v in os.environ.items()
-                    if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))
-                },
-                "PYTHONPATH": str(ROOT),
-                "SLACK_BOT_TOKEN": slack.bot_token,
-                "SLACK_SIGNING_SECRET": slack.signing_secret,
-                "SLACK_API_URL": slack.api_url,
-                "OPENAI_BASE_URL": model.base_url,
-                "OPENAI_API_KEY": API_KEY,
-                "THREADWISE_MODEL": LEADER,
-                "THREADWISE_ANALYST_MODEL": ANALYST,
-                "THREADWISE_WRITER_MODEL": WRITER,
-                "THREADWISE_MODEL_RETRIES": "0",
-                "THREADWISE_DOCS": str(docs),
-                "MILVUS_URI": config.milvus_uri,
-                "MILVUS_COLLECTION": config.collection,
-                "DATABASE_URL": database,
-                "THREADWISE_SYNC_MINUTES": "0",
-                "THREADWISE_CLAIM_LEASE": "1",
-            }
+            env = bot_process_env(
+                slack,
+                model,
+                docs=docs,
+                milvus_uri=config.milvus_uri,
+                database_url=database,
+                THREADWISE_MODEL_RETRIES="0",
+                MILVUS_COLLECTION=config.collection,
+                THREADWISE_SYNC_MINUTES="0",
+                THREADWISE_CLAIM_LEASE="1",
+            )
             port = free_port()
             slack.request_url = f"http://127.0.0.1:{port}/slack/events"
             first, second = Serve(env, tmp_path / "serve-1.log"), Serve(env, tmp_path / "serve-2.log")
@@ -174,26 +120,15 @@ async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
     with ModelServer() as model:
         script_team(model)
         async with SlackEmulator(subscriptions=manifest_events()) as slack:
-            env = {
-                **{
-                    k: v
-                    for k, v in os.environ.items()
-                    if not k.startswith(("SLACK_", "THREADWISE_", "OPENAI_"))
-                },
-                "PYTHONPATH": str(ROOT),
-                "SLACK_BOT_TOKEN": slack.bot_token,
-                "SLACK_APP_TOKEN": slack.app_token,
-                "SLACK_API_URL": slack.api_url,
-                "OPENAI_BASE_URL": model.base_url,
-                "OPENAI_API_KEY": API_KEY,
-                "THREADWISE_MODEL": LEADER,
-                "THREADWISE_ANALYST_MODEL": ANALYST,
-                "THREADWISE_WRITER_MODEL": WRITER,
-                "THREADWISE_DOCS": str(docs),
-                "MILVUS_URI": str(tmp_path / "milvus.db"),
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'threadwise.db'}",
-                "THREADWISE_SYNC_MINUTES": "60",
-            }
+            env = bot_process_env(
+                slack,
+                model,
+                docs=docs,
+                milvus_uri=str(tmp_path / "milvus.db"),
+                database_url=f"sqlite:///{tmp_path / 'threadwise.db'}",
+                socket_mode=True,
+                THREADWISE_SYNC_MINUTES="60",
+            )
             log = tmp_path / "socket.log"
             with log.open("wb") as out:
                 process = await asyncio.create_subprocess_exec(
