@@ -24,13 +24,12 @@ from bot.localslack.emulator import SlackEmulator
 from bot.settings import Settings, SettingsError
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
-from knowledge.types import Chunk
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.processes import Serve, bot_process_env, free_port
 from tests.test_slack_app import (
-    PRIVATE_FACT,
     VPN_QUESTION,
+    add_private_fact,
     analyst_saw,
     manifest_events,
     script_team,
@@ -66,18 +65,7 @@ def synced_docs(tmp_path: Path) -> Path:
     )
     try:
         assert kb.sync().ok
-        private = Chunk(
-            chunk_id="private-falcon-1",
-            doc_id="private-falcon",
-            doc_path="slack/C_PRIVATE/falcon.md",
-            title="Falcon",
-            heading="",
-            page=None,
-            position=0,
-            text=PRIVATE_FACT,
-            access="channel:C_PRIVATE",
-        )
-        kb.store.upsert([private], kb.embedder.embed_documents([private.text]))
+        add_private_fact(kb)
     finally:
         kb.close()  # Milvus Lite is one process's file: serve opens it next
     return docs

@@ -114,6 +114,22 @@ def analyst_saw(server: ModelServer) -> str:
 # --- fixtures -----------------------------------------------------------------------------------
 
 
+def add_private_fact(kb: KnowledgeBase) -> None:
+    """A chunk only channel C_PRIVATE may see, holding PRIVATE_FACT."""
+    private = Chunk(
+        chunk_id="private-falcon-1",
+        doc_id="private-falcon",
+        doc_path="slack/C_PRIVATE/falcon.md",
+        title="Falcon",
+        heading="",
+        page=None,
+        position=0,
+        text=PRIVATE_FACT,
+        access="channel:C_PRIVATE",
+    )
+    kb.store.upsert([private], kb.embedder.embed_documents([private.text]))
+
+
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory):
     """The fixture corpus, synced, plus one chunk only channel C_PRIVATE may see."""
@@ -128,18 +144,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory):
         )
     )
     assert base.sync().ok
-    private = Chunk(
-        chunk_id="private-falcon-1",
-        doc_id="private-falcon",
-        doc_path="slack/C_PRIVATE/falcon.md",
-        title="Falcon",
-        heading="",
-        page=None,
-        position=0,
-        text=PRIVATE_FACT,
-        access="channel:C_PRIVATE",
-    )
-    base.store.upsert([private], base.embedder.embed_documents([private.text]))
+    add_private_fact(base)
     yield base
     base.close()
 
