@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -34,11 +35,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import knowledge.store as store_module
+from knowledge.answer_recall import ANSWER_KS, answer_recall
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import LocalEmbedder
-from knowledge.evaluation import load_questions, retrieval_report, shipped_handbook
-from knowledge.types import SEARCH_MODES
+from knowledge.evaluation import (
+    CHUNKS_FETCHED,
+    load_questions,
+    mean_metrics,
+    percentiles_ms,
+    question_metrics,
+    retrieval_report,
+    shipped_handbook,
+)
+from knowledge.types import SEARCH_MODES, Chunk
 
 SEARCH_K = 6  # passages per analyst search (bot.answering.SEARCH_K)
 CHUNK_SIZES = (400, 800, 1200, 1600, 2400)
@@ -50,10 +60,10 @@ HNSW_EFS = (16, 64, 128)
 
 
 class Bench:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, docs: Path | None = None, questions: Path | None = None):
         self.workdir = workdir
-        self.docs = shipped_handbook()
-        self.questions = load_questions(self.docs / "questions.jsonl", self.docs)
+        self.docs = (docs or shipped_handbook()).resolve()
+        self.questions = load_questions(questions or self.docs / "questions.jsonl", self.docs)
         self.embedder = LocalEmbedder()
         self.base = KnowledgeConfig(docs=(self.docs,), milvus_uri=str(workdir / "milvus.db"))
         self._n = 0
@@ -195,15 +205,79 @@ def sweep_dense(bench: Bench) -> None:
     )
 
 
-SWEEPS = {"chunking": sweep_chunking, "fusion": sweep_fusion, "dense": sweep_dense}
+def sweep_references(bench: Bench) -> None:
+    """The product's three modes beside the usual baselines, on the same chunks, in one run."""
+    from bench.references import References, corpus_chunks
+
+    print("### The product's search beside outside references (same chunks, same run)\n")
+    scored = [q for q in bench.questions if q.answerable]
+    with bench.indexed() as (kb, chunks, _):
+        references = References(corpus_chunks(kb.config), bench.embedder)
+        print(f"{chunks} chunks indexed by the product, {len(references.chunks)} ranked by the references\n")
+        systems: dict[str, Callable[[str], list[Chunk]]] = {
+            mode: lambda q, mode=mode: [h.chunk for h in kb.search(q, k=CHUNKS_FETCHED, mode=mode)]
+            for mode in SEARCH_MODES
+        }
+        for name, ranker in references.rankers().items():
+            systems[name] = lambda q, ranker=ranker: [references.chunks[i] for i in ranker(q, CHUNKS_FETCHED)]
+        rows, kinds = [], sorted({q.kind for q in scored if q.must_contain})
+        for name, run in systems.items():
+            metrics, answers, by_kind = [], [], {kind: [] for kind in kinds}
+            seconds = []
+            for q in scored:
+                started = time.perf_counter()
+                found = run(q.question)
+                seconds.append(time.perf_counter() - started)
+                metrics.append(question_metrics(list(dict.fromkeys(c.doc_path for c in found)), q.relevant))
+                if q.must_contain:
+                    recall = answer_recall([c.text for c in found], q.must_contain)
+                    answers.append(recall)
+                    by_kind[q.kind].append(recall["answer_recall@6"])
+            means = mean_metrics(metrics)
+            answer_means = [
+                statistics.fmean(a[f"answer_recall@{k}"] for a in answers) if answers else math.nan
+                for k in ANSWER_KS
+            ]
+            kind_means = [statistics.fmean(v) if v else math.nan for v in by_kind.values()]
+            label = f"product {name}" if name in SEARCH_MODES else name
+            p50 = percentiles_ms(seconds)["p50"]
+            rows.append(
+                [label, means["ndcg@10"], means["recall@10"], means["mrr"], *answer_means, *kind_means, p50]
+            )
+    print(
+        f"{len(scored)} answerable questions; answer recall over the "
+        f"{sum(bool(q.must_contain) for q in scored)} with must_contain\n"
+    )
+    table(
+        [
+            "system",
+            "nDCG@10",
+            "recall@10",
+            "MRR",
+            *(f"answer@{k}" for k in ANSWER_KS),
+            *(f"answer@6 {kind}" for kind in kinds),
+            "p50 ms (k=50)",
+        ],
+        rows,
+    )
+
+
+SWEEPS = {
+    "references": sweep_references,
+    "chunking": sweep_chunking,
+    "fusion": sweep_fusion,
+    "dense": sweep_dense,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=SWEEPS, action="append", help="run only this sweep (repeatable)")
+    parser.add_argument("--docs", type=Path, help="docs folder (default: the sample handbook)")
+    parser.add_argument("--questions", type=Path, help="labelled set (default: DOCS/questions.jsonl)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="threadwise-quality-") as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp), args.docs, args.questions)
         answerable = sum(q.answerable for q in bench.questions)
         defaults = bench.base
         print(
