@@ -41,6 +41,7 @@ from knowledge.config import KnowledgeConfig
 from knowledge.embedders import LocalEmbedder
 from knowledge.evaluation import (
     CHUNKS_FETCHED,
+    LabelledQuestion,
     load_questions,
     mean_metrics,
     percentiles_ms,
@@ -48,6 +49,7 @@ from knowledge.evaluation import (
     retrieval_report,
     shipped_handbook,
 )
+from knowledge.passages import PassageSettings
 from knowledge.types import SEARCH_MODES, Chunk
 
 SEARCH_K = 6  # passages per analyst search (bot.answering.SEARCH_K)
@@ -205,65 +207,130 @@ def sweep_dense(bench: Bench) -> None:
     )
 
 
+Search = Callable[[str, int], list[Chunk]]  # (question, k) -> passages, best first
+
+
+def score_system(search: Search, questions: list[LabelledQuestion], kinds: list[str]) -> list[object]:
+    """One table row: document metrics of a 50-passage search; answer recall@1/3/6 of the passages
+    of one search as the analyst runs it (k = 6) and @10 of a k = 10 search; answer@6 per kind; mean
+    characters in the first 6 passages (what the model reads); p50/p95 ms of a k = 6 search."""
+    metrics, answers, by_kind = [], [], {kind: [] for kind in kinds}
+    seconds, chars = [], []
+    for q in questions:
+        found = search(q.question, CHUNKS_FETCHED)
+        metrics.append(question_metrics(list(dict.fromkeys(c.doc_path for c in found)), q.relevant))
+        started = time.perf_counter()
+        first = search(q.question, SEARCH_K)
+        seconds.append(time.perf_counter() - started)
+        chars.append(sum(len(c.text) for c in first))
+        if q.must_contain:
+            recall = answer_recall([c.text for c in first], q.must_contain, (1, 3, 6))
+            recall.update(answer_recall([c.text for c in search(q.question, 10)], q.must_contain, (10,)))
+            answers.append(recall)
+            by_kind[q.kind].append(recall["answer_recall@6"])
+    means = mean_metrics(metrics)
+    answer_means = [
+        statistics.fmean(a[f"answer_recall@{k}"] for a in answers) if answers else math.nan for k in ANSWER_KS
+    ]
+    kind_means = [statistics.fmean(v) if v else math.nan for v in by_kind.values()]
+    latency = percentiles_ms(seconds)
+    return [
+        means["ndcg@10"],
+        means["recall@10"],
+        means["mrr"],
+        *answer_means,
+        *kind_means,
+        round(statistics.fmean(chars)),
+        f"{latency['p50']:.1f}",
+        f"{latency['p95']:.1f}",
+    ]
+
+
+def score_header(kinds: list[str]) -> list[str]:
+    return [
+        "nDCG@10",
+        "recall@10",
+        "MRR",
+        *(f"answer@{k}" for k in ANSWER_KS),
+        *(f"answer@6 {kind}" for kind in kinds),
+        "chars in 6",
+        "p50 ms",
+        "p95 ms",
+    ]
+
+
+def product(kb: KnowledgeBase, mode: str, passages: PassageSettings | None = None) -> Search:
+    def search(question: str, k: int) -> list[Chunk]:
+        if passages is not None:
+            kb.config = replace(kb.config, passages=passages)
+        return [h.chunk for h in kb.search(question, k=k, mode=mode)]
+
+    return search
+
+
+FIRST_STAGE_ONLY = PassageSettings(neighbours=0, dedup=1.0, fold_gap=0)
+
+
 def sweep_references(bench: Bench) -> None:
     """The product's three modes beside the usual baselines, on the same chunks, in one run."""
     from bench.references import References, corpus_chunks
 
     print("### The product's search beside outside references (same chunks, same run)\n")
     scored = [q for q in bench.questions if q.answerable]
+    kinds = sorted({q.kind for q in scored if q.must_contain})
+    rows = []
     with bench.indexed() as (kb, chunks, _):
         references = References(corpus_chunks(kb.config), bench.embedder)
         print(f"{chunks} chunks indexed by the product, {len(references.chunks)} ranked by the references\n")
-        systems: dict[str, Callable[[str], list[Chunk]]] = {
-            mode: lambda q, mode=mode: [h.chunk for h in kb.search(q, k=CHUNKS_FETCHED, mode=mode)]
-            for mode in SEARCH_MODES
+        default = kb.config.passages
+        systems: dict[str, Search] = {f"product {mode}": product(kb, mode, default) for mode in SEARCH_MODES}
+        systems |= {
+            f"product {mode}, first stage only": product(kb, mode, FIRST_STAGE_ONLY) for mode in SEARCH_MODES
         }
         for name, ranker in references.rankers().items():
-            systems[name] = lambda q, ranker=ranker: [references.chunks[i] for i in ranker(q, CHUNKS_FETCHED)]
-        rows, kinds = [], sorted({q.kind for q in scored if q.must_contain})
-        for name, run in systems.items():
-            metrics, answers, by_kind = [], [], {kind: [] for kind in kinds}
-            seconds = []
-            for q in scored:
-                started = time.perf_counter()
-                found = run(q.question)
-                seconds.append(time.perf_counter() - started)
-                metrics.append(question_metrics(list(dict.fromkeys(c.doc_path for c in found)), q.relevant))
-                if q.must_contain:
-                    recall = answer_recall([c.text for c in found], q.must_contain)
-                    answers.append(recall)
-                    by_kind[q.kind].append(recall["answer_recall@6"])
-            means = mean_metrics(metrics)
-            answer_means = [
-                statistics.fmean(a[f"answer_recall@{k}"] for a in answers) if answers else math.nan
-                for k in ANSWER_KS
-            ]
-            kind_means = [statistics.fmean(v) if v else math.nan for v in by_kind.values()]
-            label = f"product {name}" if name in SEARCH_MODES else name
-            p50 = percentiles_ms(seconds)["p50"]
-            rows.append(
-                [label, means["ndcg@10"], means["recall@10"], means["mrr"], *answer_means, *kind_means, p50]
-            )
+            systems[name] = lambda q, k, ranker=ranker: [references.chunks[i] for i in ranker(q, k)]
+        for name, search in systems.items():
+            rows.append([name, *score_system(search, scored, kinds)])
+        kb.config = replace(kb.config, passages=default)
     print(
         f"{len(scored)} answerable questions; answer recall over the "
         f"{sum(bool(q.must_contain) for q in scored)} with must_contain\n"
     )
-    table(
-        [
-            "system",
-            "nDCG@10",
-            "recall@10",
-            "MRR",
-            *(f"answer@{k}" for k in ANSWER_KS),
-            *(f"answer@6 {kind}" for kind in kinds),
-            "p50 ms (k=50)",
-        ],
-        rows,
-    )
+    table(["system", *score_header(kinds)], rows)
+
+
+SECOND_STAGES = {
+    "first stage only": FIRST_STAGE_ONLY,
+    "dedup 0.8": PassageSettings(neighbours=0, dedup=0.8, fold_gap=0),
+    "dedup 0.6": PassageSettings(neighbours=0, dedup=0.6, fold_gap=0),
+    "fold gap 2": PassageSettings(neighbours=0, dedup=1.0, fold_gap=2),
+    "neighbours 1, same heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0),
+    "neighbours 1, any heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=False),
+    "fold 2 + neighbours 1": PassageSettings(neighbours=1, dedup=1.0, fold_gap=2),
+    "dedup 0.8 + fold 2 + neighbours 1, same heading": PassageSettings(same_heading=True),
+    "dedup 0.8 + fold 2 + neighbours 1, any heading (default)": PassageSettings(),
+    "dedup 0.8 + fold 2 + neighbours 2, span 5": PassageSettings(neighbours=2),
+    "dedup 0.8 + fold 1 + neighbours 1, span 3": PassageSettings(fold_gap=1, max_span=3),
+}
+
+
+def sweep_second_stage(bench: Bench) -> None:
+    """Each step of knowledge/passages.py on and off, hybrid, as the analyst searches."""
+    print("### Second stage (knowledge/passages.py), hybrid\n")
+    scored = [q for q in bench.questions if q.answerable]
+    kinds = sorted({q.kind for q in scored if q.must_contain})
+    rows = []
+    with bench.indexed() as (kb, _, _):
+        default = kb.config.passages
+        for name, settings in SECOND_STAGES.items():
+            rows.append([name, *score_system(product(kb, "hybrid", settings), scored, kinds)])
+        kb.config = replace(kb.config, passages=default)
+    table(["second stage", *score_header(kinds)], rows)
 
 
 SWEEPS = {
     "references": sweep_references,
+    "second_stage": sweep_second_stage,
     "chunking": sweep_chunking,
     "fusion": sweep_fusion,
     "dense": sweep_dense,

@@ -6,13 +6,15 @@ import threading
 from functools import cached_property
 from urllib.parse import urlsplit, urlunsplit
 
+from knowledge.chunking import chunk_id
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import Embedder, make_embedder
 from knowledge.errors import SyncBusy
 from knowledge.manifest import Manifest
+from knowledge.passages import build_passages
 from knowledge.store import ChunkStore
 from knowledge.sync import Progress, Syncer
-from knowledge.types import SEARCH_MODES, AccessScope, Hit, SearchMode, Status, SyncReport
+from knowledge.types import SEARCH_MODES, AccessScope, Chunk, Hit, SearchMode, Status, SyncReport
 
 
 def redact_uri(uri: str) -> str:
@@ -84,10 +86,26 @@ class KnowledgeBase:
         if not 1 <= k <= 100:
             raise ValueError("k must be between 1 and 100")
         store = self._ensure_open()
+        scope = scope or AccessScope.workspace()
         vector = self.embedder.embed_query(query) if mode in ("hybrid", "dense") else None
-        return store.search(
-            query, vector, k=k, mode=mode, scope=scope or AccessScope.workspace(), doc_ids=doc_ids
-        )
+        second = self.config.passages
+        hits = store.search(query, vector, k=second.candidates(k), mode=mode, scope=scope, doc_ids=doc_ids)
+        if not second.enabled:
+            return hits[:k]
+        return build_passages(hits, k, second, lambda wanted: self._chunks_at(wanted, scope))
+
+    def _chunks_at(self, wanted: list[tuple[str, int]], scope: AccessScope) -> list[Chunk]:
+        """The indexed chunks at these (document, position) pairs, by id: the manifest knows each
+        document's indexed version, and chunk ids are deterministic by document, version and position."""
+        ids = []
+        versions: dict[str, str | None] = {}
+        for doc_id, position in wanted:
+            if doc_id not in versions:
+                row = self.manifest.get(doc_id)
+                versions[doc_id] = row.byte_hash[:16] if row is not None and row.byte_hash else None
+            if versions[doc_id] is not None:
+                ids.append(chunk_id(doc_id, versions[doc_id], position))
+        return self.store.chunks_by_id(ids, scope)
 
     def status(self) -> Status:
         documents, chunks, by_status = self.manifest.counts()

@@ -62,7 +62,7 @@ def chunk_document(
 
     return [
         Chunk(
-            chunk_id=hashlib.sha1(f"{doc_id}:{version}:{position}".encode()).hexdigest(),
+            chunk_id=chunk_id(doc_id, version, position),
             doc_id=doc_id,
             doc_path=doc_path,
             title=doc.title,
@@ -75,6 +75,11 @@ def chunk_document(
         )
         for position, (headings, page, body) in enumerate(placed)
     ]
+
+
+def chunk_id(doc_id: str, version: str, position: int) -> str:
+    """A chunk's id, the same whenever the same version of a document is chunked the same way."""
+    return hashlib.sha1(f"{doc_id}:{version}:{position}".encode()).hexdigest()
 
 
 def header_line(title: str, headings: tuple[str, ...]) -> str:
@@ -173,4 +178,4 @@ def _tail(piece: str, limit: int) -> str:
     return window[min(starts) :].lstrip() if starts else ""
 
 
-__all__ = ["chunk_document", "header_line"]
+__all__ = ["chunk_document", "chunk_id", "header_line"]

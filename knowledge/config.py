@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from knowledge.passages import PassageSettings
+
 DEFAULT_LOCAL_MODEL = "wordllama-l2-supercat-256"
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 
@@ -28,6 +30,7 @@ class KnowledgeConfig:
     chunk_size: int = 1200  # characters, see bench/README.md
     chunk_overlap: int = 150
     rrf_k: int = 60
+    passages: PassageSettings = field(default_factory=PassageSettings)  # knowledge/passages.py
     embed_batch: int = 64
 
     @property

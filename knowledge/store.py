@@ -398,6 +398,22 @@ class ChunkStore:
         )
         return [(score, hit["entity"]) for score, _, hit in ranked]
 
+    def chunks_by_id(self, chunk_ids: Sequence[str], scope: AccessScope) -> list[Chunk]:
+        """The chunks with these ids that the scope may see; ids not in the collection are left out.
+
+        A lookup by primary key alone, with the access check on the rows returned: Milvus Lite answers
+        it in about a millisecond, where any other filter walks every row in Python.
+        """
+        ids = list(dict.fromkeys(check_value("chunk_id", chunk_id) for chunk_id in chunk_ids))
+        if not ids or not scope.tokens:
+            return []
+        client = self._require()
+        rows = self._call(
+            "get", client.get, self.collection, ids=ids, output_fields=OUTPUT_FIELDS, timeout=READ_TIMEOUT
+        )
+        allowed = set(scope.tokens)
+        return [_chunk(row) for row in rows if row["access"] in allowed]
+
     def count(self, doc_id: str | None = None) -> int:
         """The exact number of chunks, in the whole collection or in one document."""
         client = self._require()

@@ -1,0 +1,199 @@
+"""The second stage of a search: from ranked chunks to the passages the model reads.
+
+The first stage (``ChunkStore.search``) ranks chunks. A chunk is cut at a size limit, so the fact a
+question asks about can sit just past its end, in the next chunk of the same section; and several
+candidates can say the same thing (a policy quoted in meeting notes), crowding out distinct ones.
+Measured on the sample handbook (bench/README.md, "Second stage"), this stage:
+
+1. drops near-duplicates: a candidate whose words overlap an earlier, better-ranked one by at least
+   ``dedup`` (Jaccard similarity of their word 3-shingles) is left out;
+2. folds a candidate into an already chosen passage of the same document when they are at most
+   ``fold_gap`` chunks apart (the chunk between them joins too), so neighbours take one slot, not two;
+3. expands each chosen passage with its neighbouring chunks (``neighbours`` on each side, whatever
+   their heading: a short section's fact often sits in the next one), fetched by id: chunk ids are
+   deterministic by document, version and position.
+
+Each passage keeps the chunk and rank of its best-ranked member, so its citation (document, heading,
+page) is the one the search found; its text covers the whole span, in document order, with the overlap
+the chunker repeats between neighbours removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from knowledge.types import Chunk, Hit
+
+_WORD = re.compile(r"\w+")
+
+# (document id, position) pairs -> the chunks found at those positions (missing ones left out)
+NeighbourFetch = Callable[[Sequence[tuple[str, int]]], Iterable[Chunk]]
+
+
+@dataclass(frozen=True)
+class PassageSettings:
+    """Defaults chosen by bench/bench_quality.py --only second_stage; see bench/README.md."""
+
+    neighbours: int = 1  # chunks added on each side of a chosen passage (0: none)
+    dedup: float = 0.8  # Jaccard similarity at or above which a candidate is a near-duplicate (1.0: off)
+    fold_gap: int = 2  # a candidate this close to a chosen passage of its document joins it (0: off)
+    max_span: int = 5  # chunks one passage may cover, neighbours included
+    same_heading: bool = False  # neighbours only from the chosen chunk's own heading
+
+    @property
+    def enabled(self) -> bool:
+        return self.neighbours > 0 or self.dedup < 1.0 or self.fold_gap > 0
+
+    def candidates(self, k: int) -> int:
+        """How many first-stage chunks to consider for k passages."""
+        return max(3 * k, 20) if self.enabled else k
+
+
+@dataclass
+class _Passage:
+    hit: Hit
+    members: dict[int, Chunk] = field(default_factory=dict)  # position -> chunk
+
+    @property
+    def low(self) -> int:
+        return min(self.members)
+
+    @property
+    def high(self) -> int:
+        return max(self.members)
+
+
+def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
+    """Word n-grams of a chunk's body (its header line of title and headings left out)."""
+    body = text.split("\n", 1)[1] if "\n" in text else text
+    words = _WORD.findall(body.casefold())
+    if len(words) < size:
+        return frozenset({tuple(words)}) if words else frozenset()
+    return frozenset(tuple(words[i : i + size]) for i in range(len(words) - size + 1))
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def drop_near_duplicates(hits: Sequence[Hit], threshold: float) -> list[Hit]:
+    """The hits, best first, without any that repeats a better-ranked one at ``threshold`` or above."""
+    if threshold >= 1.0:
+        return list(hits)
+    kept: list[Hit] = []
+    seen: list[frozenset] = []
+    for hit in hits:
+        words = shingles(hit.chunk.text)
+        if any(jaccard(words, other) >= threshold for other in seen):
+            continue
+        kept.append(hit)
+        seen.append(words)
+    return kept
+
+
+def build_passages(
+    hits: Sequence[Hit], k: int, settings: PassageSettings, fetch: NeighbourFetch | None = None
+) -> list[Hit]:
+    """At most k passages from the ranked candidate chunks, best first (ranks renumbered 1..n)."""
+    chosen: list[_Passage] = []
+    for hit in drop_near_duplicates(hits, settings.dedup):
+        chunk = hit.chunk
+        home = _foldable(chosen, chunk, settings)
+        if home is not None:
+            home.members[chunk.position] = chunk
+            continue
+        if len(chosen) < k:
+            chosen.append(_Passage(hit, {chunk.position: chunk}))
+    if fetch is not None:
+        _fill(chosen, settings, fetch)
+    return [
+        Hit(chunk=replace(p.hit.chunk, text=_joined(p)), score=p.hit.score, rank=rank)
+        for rank, p in enumerate(chosen, start=1)
+    ]
+
+
+def _foldable(chosen: list[_Passage], chunk: Chunk, settings: PassageSettings) -> _Passage | None:
+    if settings.fold_gap <= 0:
+        return None
+    for passage in chosen:
+        if passage.hit.chunk.doc_id != chunk.doc_id:
+            continue
+        if chunk.position in passage.members:
+            return passage  # already covered (cannot happen for distinct chunks, kept for safety)
+        low, high = min(passage.low, chunk.position), max(passage.high, chunk.position)
+        near = passage.low - settings.fold_gap <= chunk.position <= passage.high + settings.fold_gap
+        if near and high - low + 1 <= settings.max_span:
+            return passage
+    return None
+
+
+def _fill(chosen: list[_Passage], settings: PassageSettings, fetch: NeighbourFetch) -> None:
+    """Fetch the chunks between folded members, and the neighbours on each side, in one request."""
+    wanted: dict[tuple[str, int], _Passage] = {}
+    for passage in chosen:
+        doc = passage.hit.chunk.doc_id
+        gaps = [pos for pos in range(passage.low, passage.high + 1) if pos not in passage.members]
+        for pos in gaps:
+            wanted[(doc, pos)] = passage
+        room = settings.max_span - (passage.high - passage.low + 1)
+        sides = []
+        for step in range(1, settings.neighbours + 1):
+            sides += [passage.high + step, passage.low - step]
+        for pos in sides:
+            if room <= 0:
+                break
+            if pos >= 0 and (doc, pos) not in wanted:
+                wanted[(doc, pos)] = passage
+                room -= 1
+    if not wanted:
+        return
+    ranked_spans = {id(p): (p.low, p.high) for p in chosen}
+    for chunk in fetch(list(wanted)):
+        passage = wanted.get((chunk.doc_id, chunk.position))
+        if passage is None or chunk.access != passage.hit.chunk.access:
+            continue
+        if settings.same_heading and chunk.heading != passage.hit.chunk.heading:
+            inside = passage.low < chunk.position < passage.high
+            if not inside:
+                continue
+        passage.members[chunk.position] = chunk
+    for passage in chosen:
+        _trim(passage, *ranked_spans[id(passage)])
+
+
+def _trim(passage: _Passage, low: int, high: int) -> None:
+    """Keep the ranked span and the neighbours that join it without a hole (one may be missing:
+    another heading, or a newer version of the document)."""
+    while low - 1 in passage.members:
+        low -= 1
+    while high + 1 in passage.members:
+        high += 1
+    passage.members = {pos: chunk for pos, chunk in passage.members.items() if low <= pos <= high}
+
+
+def _joined(passage: _Passage) -> str:
+    """The members' texts in document order: one header line, the chunker's overlap said once."""
+    text = header = ""
+    for pos in sorted(passage.members):
+        part = passage.members[pos].text
+        first, _, body = part.partition("\n")
+        if not text:
+            text, header = part, first
+            continue
+        if first == header:
+            part = body
+        cut = _overlap(text, part)
+        text += part[cut:] if cut else "\n" + part
+    return text
+
+
+def _overlap(before: str, after: str, longest: int = 600) -> int:
+    """The length of the longest start of ``after`` that ``before`` ends with (the chunker's overlap)."""
+    for size in range(min(len(before), len(after), longest), 19, -1):
+        if before.endswith(after[:size]):
+            return size
+    return 0
