@@ -39,6 +39,7 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_playground(settings: Settings, args: argparse.Namespace) -> int:
     from bot.logs import configure_logging
+
     try:
         from bot.playground.server import HANDBOOK, playground_settings, serve_playground
     except ModuleNotFoundError as exc:
