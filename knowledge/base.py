@@ -97,14 +97,12 @@ class KnowledgeBase:
     def _chunks_at(self, wanted: list[tuple[str, int]], scope: AccessScope) -> list[Chunk]:
         """The indexed chunks at these (document, position) pairs, by id: the manifest knows each
         document's indexed version, and chunk ids are deterministic by document, version and position."""
-        ids = []
-        versions: dict[str, str | None] = {}
-        for doc_id, position in wanted:
-            if doc_id not in versions:
-                row = self.manifest.get(doc_id)
-                versions[doc_id] = row.byte_hash[:16] if row is not None and row.byte_hash else None
-            if versions[doc_id] is not None:
-                ids.append(chunk_id(doc_id, versions[doc_id], position))
+        versions = self.manifest.versions(doc_id for doc_id, _ in wanted)
+        ids = [
+            chunk_id(doc_id, versions[doc_id][:16], position)
+            for doc_id, position in wanted
+            if doc_id in versions
+        ]
         return self.store.chunks_by_id(ids, scope)
 
     def status(self) -> Status:

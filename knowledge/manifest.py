@@ -150,6 +150,15 @@ class Manifest:
             row = conn.execute(select(documents).where(documents.c.doc_id == doc_id)).mappings().first()
         return _row(row) if row else None
 
+    def versions(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """The content hash each of these documents was indexed from, in one query (unknown ones left out)."""
+        wanted = list(dict.fromkeys(doc_ids))
+        if not wanted:
+            return {}
+        query = select(documents.c.doc_id, documents.c.byte_hash).where(documents.c.doc_id.in_(wanted))
+        with self.engine.connect() as conn:
+            return {doc_id: byte_hash for doc_id, byte_hash in conn.execute(query) if byte_hash}
+
     def put(self, row: DocumentRow) -> None:
         self.put_many([row])
 

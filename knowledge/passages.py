@@ -65,13 +65,13 @@ class _Passage:
         return max(self.members)
 
 
-def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
-    """Word n-grams of a chunk's body (its header line of title and headings left out)."""
+def shingles(text: str) -> frozenset[tuple[str, ...]]:
+    """Word 3-grams of a chunk's body (its header line of title and headings left out)."""
     body = text.split("\n", 1)[1] if "\n" in text else text
     words = _WORD.findall(body.casefold())
-    if len(words) < size:
+    if len(words) < 3:
         return frozenset({tuple(words)}) if words else frozenset()
-    return frozenset(tuple(words[i : i + size]) for i in range(len(words) - size + 1))
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -80,34 +80,26 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b)
 
 
-def drop_near_duplicates(hits: Sequence[Hit], threshold: float) -> list[Hit]:
-    """The hits, best first, without any that repeats a better-ranked one at ``threshold`` or above."""
-    if threshold >= 1.0:
-        return list(hits)
-    kept: list[Hit] = []
-    seen: list[frozenset] = []
-    for hit in hits:
-        words = shingles(hit.chunk.text)
-        if any(jaccard(words, other) >= threshold for other in seen):
-            continue
-        kept.append(hit)
-        seen.append(words)
-    return kept
-
-
 def build_passages(
     hits: Sequence[Hit], k: int, settings: PassageSettings, fetch: NeighbourFetch | None = None
 ) -> list[Hit]:
     """At most k passages from the ranked candidate chunks, best first (ranks renumbered 1..n)."""
     chosen: list[_Passage] = []
-    for hit in drop_near_duplicates(hits, settings.dedup):
+    seen: list[frozenset] = []  # shingles of the chosen passages' first chunks
+    for hit in hits:
         chunk = hit.chunk
         home = _foldable(chosen, chunk, settings)
         if home is not None:
             home.members[chunk.position] = chunk
             continue
-        if len(chosen) < k:
-            chosen.append(_Passage(hit, {chunk.position: chunk}))
+        if len(chosen) == k:
+            continue  # only folds are left to find
+        if settings.dedup < 1.0:
+            words = shingles(chunk.text)
+            if any(jaccard(words, other) >= settings.dedup for other in seen):
+                continue
+            seen.append(words)
+        chosen.append(_Passage(hit, {chunk.position: chunk}))
     if fetch is not None:
         _fill(chosen, settings, fetch)
     return [
@@ -191,9 +183,15 @@ def _joined(passage: _Passage) -> str:
     return text
 
 
-def _overlap(before: str, after: str, longest: int = 600) -> int:
+def _overlap(before: str, after: str, longest: int = 600, shortest: int = 20) -> int:
     """The length of the longest start of ``after`` that ``before`` ends with (the chunker's overlap)."""
-    for size in range(min(len(before), len(after), longest), 19, -1):
-        if before.endswith(after[:size]):
-            return size
+    if len(after) < shortest:
+        return 0
+    tail = before[-longest:]
+    probe = after[:shortest]
+    start = tail.find(probe)
+    while start != -1:  # the earliest match that runs to the end is the longest overlap
+        if after.startswith(tail[start:]):
+            return len(tail) - start
+        start = tail.find(probe, start + 1)
     return 0
