@@ -145,3 +145,14 @@ def test_chunks_by_id_returns_only_what_the_scope_may_see(tmp_path: Path) -> Non
         assert [(c.chunk_id, c.text, c.position) for c in private] == [("c1", "text 1", 1)]
         with pytest.raises(ValueError, match="invalid chunk_id"):
             store.chunks_by_id(['c0" or true'], AccessScope.workspace())
+
+
+def test_the_second_stage_is_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+
+    monkeypatch.setenv("THREADWISE_PASSAGE_NEIGHBOURS", "0")
+    monkeypatch.setenv("THREADWISE_PASSAGE_FOLD", "0")
+    monkeypatch.setenv("THREADWISE_PASSAGE_DEDUP", "1")
+    assert not Settings().knowledge().passages.enabled
+    monkeypatch.delenv("THREADWISE_PASSAGE_NEIGHBOURS")
+    assert Settings().knowledge().passages == PassageSettings(fold_gap=0, dedup=1.0)
