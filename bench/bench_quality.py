@@ -305,7 +305,7 @@ SECOND_STAGES = {
     "dedup 0.8": PassageSettings(neighbours=0, dedup=0.8, fold_gap=0),
     "dedup 0.6": PassageSettings(neighbours=0, dedup=0.6, fold_gap=0),
     "fold gap 2": PassageSettings(neighbours=0, dedup=1.0, fold_gap=2),
-    "neighbours 1, same heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0),
+    "neighbours 1, same heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=True),
     "neighbours 1, any heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=False),
     "fold 2 + neighbours 1": PassageSettings(neighbours=1, dedup=1.0, fold_gap=2),
     "dedup 0.8 + fold 2 + neighbours 1, same heading": PassageSettings(same_heading=True),
