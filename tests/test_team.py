@@ -104,7 +104,6 @@ def settings_for(base_url: str | None, database_url: str, **overrides: object) -
         database_url=database_url,
         history_turns=6,
         model_retries=0,
-        model_retry_budget=5,
         model_timeout=20,
     )
     values.update(overrides)
@@ -514,7 +513,7 @@ def closed_port() -> int:
 
 async def test_an_unreachable_model_is_a_clear_error_and_stores_nothing(kb: KnowledgeBase, sqlite_url: str):
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    answerer = Answerer(settings_for(url, sqlite_url, model_retries=1, model_retry_budget=3), kb)
+    answerer = Answerer(settings_for(url, sqlite_url, model_retries=1), kb)
     try:
         with pytest.raises(ModelFailed) as failed:
             await answerer.answer("How do I reset my VPN password?", conversation=THREAD)
