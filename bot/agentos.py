@@ -15,7 +15,7 @@ How it is served, and why:
   acknowledges, so that acks stay fast while answers run elsewhere (``bot.slack.worker``); a team
   run started from AgentOS must not hold that loop either. In a thread, uvicorn also leaves the
   process's signal handlers alone: SIGTERM still reaches ``serve``, which stops AgentOS with the rest.
-- **The same team**: a ``TeamFactory`` builds ``bot.scoped_team.team_for_scope`` per run, as
+- **The same team**: a ``TeamFactory`` builds ``bot.team_run.team_for_scope`` per run, as
   ``Answerer`` does per answer, bound to the workspace scope (only what every member of the
   workspace may see; a run from AgentOS belongs to no channel) and under the same citation contract
   as a post-hook, so what it stores reads like a Slack answer.
@@ -38,9 +38,9 @@ from agno.team import Team, TeamFactory
 from openai import AsyncOpenAI
 
 from bot.conversations import open_session_db
-from bot.scoped_team import team_for_scope
 from bot.settings import Settings, SettingsError
 from bot.team import TEAM_ID, model_client, route_agno_logging
+from bot.team_run import team_for_scope
 from knowledge.base import KnowledgeBase
 from knowledge.types import AccessScope
 

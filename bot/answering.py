@@ -1,9 +1,9 @@
 """One answer to a question in a conversation: what the Slack app and ``threadwise ask`` call.
 
-``Answerer.answer`` builds a team for the conversation's access scope (``bot.scoped_team``: the
-search tool of ``bot.retrieval`` and the citation contract of ``bot.contract``), runs it in the
-conversation's Agno session (``bot.team_run``) and returns an ``Answer``. Without a model it
-replies with the best passages instead (``Answerer.passages``).
+``Answerer.answer`` builds a team for the conversation's access scope and runs it in the
+conversation's Agno session (``bot.team_run``, with the search tool of ``bot.retrieval`` and the
+citation contract of ``bot.contract``), and returns an ``Answer``. Without a model it replies with
+the best passages instead (``Answerer.passages``).
 
 On a model failure nothing of the turn is kept: Agno stores errored and cancelled runs, so they
 are deleted.
@@ -25,10 +25,9 @@ from bot.citations import build_sources
 from bot.contract import OnText, VisibleText, not_found_text
 from bot.conversations import ConversationStore, SlackUser, check_conversation_key
 from bot.retrieval import PASSAGES_SHOWN, SEARCH_K, Retrieval, format_passages, passages_text
-from bot.scoped_team import team_for_scope
 from bot.settings import Settings
 from bot.team import model_client, model_server, route_agno_logging
-from bot.team_run import run_team
+from bot.team_run import run_team, team_for_scope
 from knowledge.base import KnowledgeBase
 from knowledge.types import AccessScope
 

@@ -1,8 +1,13 @@
-"""One run of a scoped team in a conversation's Agno session: its events, its time, its failure.
+"""The team run: a team built for one access scope, run in a conversation's Agno session.
 
-The leader's text goes to the contract's ``VisibleText`` as it streams, the writer's to the contract
-(its fallback), and the model request events to a clock of model time per member and token usage.
-A run that fails says so in ``TeamRun.failure``; cancelling the caller cancels the run.
+``team_for_scope`` builds a fresh team for one run, its search tool bound to the scope and the
+citation contract as its post-hook; the Slack answers (``bot.answering``, the conversation's scope)
+and AgentOS (``bot.agentos``, the workspace scope) both use it, so their stored turns read alike.
+
+``run_team`` streams the run: the leader's text goes to the contract's ``VisibleText``, the
+writer's to the contract (its fallback), the model request events to a clock of model time per
+member and token usage. A run that fails says so in ``TeamRun.failure``; cancelling the caller
+cancels the run.
 """
 
 from __future__ import annotations
@@ -12,15 +17,58 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from agno.db.base import AsyncBaseDb
 from agno.run.agent import RunEvent
 from agno.run.base import RunStatus
 from agno.run.team import TeamRunEvent, TeamRunOutput
+from agno.team import Team
+from openai import AsyncOpenAI
 
+from bot.contract import Contract, OnText, VisibleText
 from bot.conversations import SlackUser, turn_metadata, turn_text
-from bot.scoped_team import ScopedTeam
-from bot.team import WRITER_ID
+from bot.retrieval import SEARCH_K, Retrieval
+from bot.settings import Settings
+from bot.team import WRITER_ID, build_team
+from knowledge.base import KnowledgeBase
+from knowledge.types import AccessScope
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScopedTeam:
+    """A team built for one run, with the search state and the contract that belong to that run."""
+
+    team: Team
+    retrieval: Retrieval
+    visible: VisibleText
+    contract: Contract
+
+
+def team_for_scope(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    scope: AccessScope,
+    *,
+    client: AsyncOpenAI,
+    db: AsyncBaseDb | None,
+    on_text: OnText | None = None,
+    k: int = SEARCH_K,
+) -> ScopedTeam:
+    """A fresh team for one run. Its search tool is bound to ``scope`` (the model cannot widen it);
+    ``on_text`` receives the citation-checked text as it streams."""
+    retrieval = Retrieval(knowledge, scope, k=k)
+    visible = VisibleText(retrieval.chunks, on_text)
+    contract = Contract(retrieval, visible)
+    team = build_team(
+        settings,
+        client=client,
+        search_tools=[retrieval.tool()],
+        db=db,
+        post_hooks=[contract.post_hook],
+    )
+    return ScopedTeam(team=team, retrieval=retrieval, visible=visible, contract=contract)
+
 
 _STARTED = {RunEvent.model_request_started.value, TeamRunEvent.model_request_started.value}
 _COMPLETED = {RunEvent.model_request_completed.value, TeamRunEvent.model_request_completed.value}
