@@ -12,8 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("bot", "knowledge", "localslack")
-# Underscored by design: the public API of named tuples.
-PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make"}
+# Underscored by design: the public API of named tuples; argparse's type for add_subparsers(),
+# which has no public name (used in annotations only).
+PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make", "_SubParsersAction"}
 # Known cases in modules other work owns, each to be removed there; a new one fails the test.
 KNOWN = {
     ("bot/playground/server.py", "_stop_on_signals"),  # bot.server's signal handling
