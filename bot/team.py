@@ -102,7 +102,7 @@ def reveals_instructions(text: str) -> bool:
 def model_client(settings: Settings) -> AsyncOpenAI:
     """The one client every model of the team shares (and with it, one connection pool).
 
-    The SDK retries: 408/409/429/5xx and failed connections, ``THREADWISE_MODEL_RETRIES`` times,
+    The SDK retries: 408/409/429/5xx, timeouts and failed connections, ``THREADWISE_MODEL_RETRIES`` times,
     waiting as the server asks (``retry-after-ms`` / ``Retry-After`` up to two minutes; a longer
     wait is not retried) or with exponential backoff (0.5 s doubling to 8 s, with jitter), and
     ``x-should-retry`` overrides the status either way.
