@@ -136,7 +136,9 @@ def sweep_embedder(bench: Bench) -> None:
     for name in ("wordllama", "128", "256"):
         with bench.indexed(name) as (kb, chunks):
             report = retrieval_report(kb, bench.questions)
-        label = "wordllama-l2-supercat-256" if name == "wordllama" else f"all-MiniLM-L6-v2 int8, {name} pieces"
+        label = (
+            "wordllama-l2-supercat-256" if name == "wordllama" else f"all-MiniLM-L6-v2 int8, {name} pieces"
+        )
         rows.append(row(label, chunks, report))
     table(header(), rows)
     for name, cached in bench.embedders.items():
@@ -149,7 +151,7 @@ def sweep_embedder(bench: Bench) -> None:
 def sweep_tables(bench: Bench, embedder: str = "256") -> None:
     print(f"### Tables: one block, or row groups of N characters (embedder {embedder})\n")
     rows = []
-    for size in (None, 300, 500, 800, 1200):
+    for size in (None, 300, 500, 800):
         with tables(size), bench.indexed(embedder) as (kb, chunks):
             report = retrieval_report(kb, bench.questions)
         rows.append(row("one block (before)" if size is None else f"row groups <= {size}", chunks, report))
@@ -172,7 +174,11 @@ def sweep_k(bench: Bench, embedder: str = "256") -> None:
     table(["k", *KINDS, "all"], rows)
 
 
-SWEEPS: dict[str, Callable[[Bench], None]] = {"embedder": sweep_embedder, "tables": sweep_tables, "k": sweep_k}
+SWEEPS: dict[str, Callable[[Bench], None]] = {
+    "embedder": sweep_embedder,
+    "tables": sweep_tables,
+    "k": sweep_k,
+}
 
 
 def main() -> None:
@@ -182,7 +188,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="threadwise-passages-") as tmp:
         bench = Bench(Path(tmp))
         scored = [q for q in bench.questions if q.answerable and q.must_contain]
-        print(f"## {len(scored)} answerable questions with must_contain; answer recall@6 = one analyst search\n")
+        print(
+            f"## {len(scored)} answerable questions with must_contain; answer recall@6 = one analyst search\n"
+        )
         for name in args.only or SWEEPS:
             SWEEPS[name](bench)
 

@@ -5,10 +5,11 @@ Rules, in order:
 * Each heading path and page is chunked on its own: a chunk never spans two headings or two PDF
   pages, so its citation (heading, page) is exact.
 * Consecutive sections that share a heading path and page are packed together up to ``size``.
-* Tables are ranked by row group, not as one block: a table in the text (Markdown pipe rows, or the
-  ``a | b`` rows the HTML and DOCX readers write) becomes chunks of a few whole rows, each repeating
-  the table's header row, up to ``table_size`` characters; CSV rows (sections marked ``row``, which
-  carry their column names) are packed into groups of the same size. So a question about one row
+* Long tables are ranked by row group, not as one block: a table in the text (Markdown pipe rows, or
+  the ``a | b`` rows the HTML and DOCX readers write) longer than ``table_size`` becomes chunks of a
+  few whole rows, each repeating the table's header row, up to ``table_size`` characters; a shorter
+  table stays with the text around it. CSV rows (sections marked ``row``, which carry their column
+  names) are packed into groups of the same size. So a question about one row
   meets a short chunk that states it, with its column names, instead of a long table in which that
   row is a small part. A row is never cut unless it alone exceeds the size.
 * A section longer than ``size`` is split at paragraph, then line, then sentence, then word
@@ -114,13 +115,21 @@ def _bodies(sections: list[Section], size: int, overlap: int, rows_size: int) ->
                 flush()
             rows.append(section.text)
             continue
+        if rows:
+            flush()
+        # A table short enough to rank whole stays in the text around it, exactly as written.
+        pending: list[str] = []
         for piece, table in _segments(section.text):
-            if rows or (table and prose):
+            if table is not None and len(piece) > rows_size:
+                if pending:
+                    prose.append("\n".join(pending))
+                    pending = []
                 flush()
-            if table:
                 bodies.extend(_row_groups(table, rows_size, size, overlap))
             else:
-                prose.append(piece)
+                pending.append(piece)
+        if pending:
+            prose.append("\n".join(pending))
     flush()
     return bodies
 
@@ -137,14 +146,13 @@ def _segments(text: str) -> list[tuple[str, list[str] | None]]:
         if end - i >= _TABLE_MIN_LINES:
             if start < i:
                 pieces.append(("\n".join(lines[start:i]), None))
-            table = [line.strip() for line in lines[i:end]]
-            pieces.append(("\n".join(table), table))
+            pieces.append(("\n".join(lines[i:end]), [line.strip() for line in lines[i:end]]))
             start = i = end
         else:
             i = end + 1 if end == i else end
     if start < len(lines):
         pieces.append(("\n".join(lines[start:]), None))
-    return [(piece, table) for piece, table in pieces if table or piece.strip()]
+    return pieces  # joined by newlines, the pieces are the text again
 
 
 def _is_row(line: str) -> bool:

@@ -109,17 +109,18 @@ class TransformerEmbedder:
         self.batch_size = max(1, batch_size)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embed([self.spec.passage_prefix + text for text in texts])
+        return self._embed([self.spec.passage_prefix + text if text.strip() else "" for text in texts])
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([self.spec.query_prefix + text])[0]
+        return self._embed([self.spec.query_prefix + text if text.strip() else ""])[0]
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         session, tokenizer = _load(self.spec, self.max_tokens)
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # An empty text carries no meaning: it keeps a zero vector, as with the other embedders.
+        order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             encoded = tokenizer.encode_batch([texts[i] for i in batch])

@@ -394,6 +394,7 @@ def test_compare_prints_the_change_against_an_earlier_report(served, tmp_path: P
     assert "5 questions from questions.jsonl" in done.stdout
     assert "1 unanswerable questions (no relevant document) are left out of these metrics" in done.stdout
     assert re.search(r"│ hybrid │\s+\d\.\d{3} │", done.stdout)
+    assert "answer recall@k" in done.stdout  # the passage-level table
 
     old = json.loads(json.dumps(new))
     old["hybrid"]["ndcg@10"] = round(new["hybrid"]["ndcg@10"] - 0.25, 4)
@@ -561,6 +562,11 @@ def test_answers_are_scored_for_correctness_citations_and_not_found(tmp_path: Pa
     assert all({"mean", "p50", "p95"} == spread.keys() for spread in answers["latency_s"].values())
     assert [row["outcome"] for row in answers["per_question"]] == ["answered", "answered", "not_found"]
     assert answers["per_question"][1]["cited"] == ["engineering/vpn.md"]
+    # The expenses passage (60 euros, 30 days) did reach the writer: the wrong answer is the model's,
+    # not the search's.
+    assert answers["passage_answer_recall"] == 1.0
+    assert [row.get("fact_in_passages") for row in answers["per_question"]] == [True, True, None]
+    assert answers["per_question"][1]["correct"] is False and answers["passages_per_answer"] >= 1
     # The answers' conversations went to the evaluation's own store, not the serving database.
     assert (tmp_path / "eval" / "conversations.sqlite").is_file()
     assert not (tmp_path / "threadwise.db").exists()
@@ -586,7 +592,9 @@ def test_a_citation_cites_the_sentence_it_ends_and_is_judged_by_overlap():
 def test_hybrid_is_no_worse_than_either_route_on_the_handbook(tmp_path: Path):
     """With the local embedder, fusing BM25 and dense must not lose to the better of the two."""
     serving = KnowledgeConfig(
-        milvus_uri=str(tmp_path / "milvus.db"), database_url=f"sqlite:///{tmp_path}/tw.db", embedder="wordllama"
+        milvus_uri=str(tmp_path / "milvus.db"),
+        database_url=f"sqlite:///{tmp_path}/tw.db",
+        embedder="wordllama",
     )
     with EvalRun(serving, docs=HANDBOOK) as run:
         report_sync, warnings = run.index()
