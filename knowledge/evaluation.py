@@ -40,10 +40,10 @@ from knowledge.types import SEARCH_MODES, Hit, SearchMode, SyncReport
 Progress = Callable[[str, int, int], None]  # (phase, done, total), as sync reports it
 
 METRICS = ("recall@5", "recall@10", "mrr", "ndcg@10")
-ANSWER_KS = (1, 3, 6, 10)  # chunks; 6 is one analyst search (bot.answering.SEARCH_K)
+ANSWER_KS = (1, 3, 6, 10)  # chunks; an analyst search returns bot.answering.SEARCH_K (8)
 ANSWER_METRICS = tuple(f"answer_recall@{k}" for k in ANSWER_KS)
 DOCUMENTS_RANKED = 10  # every metric looks at the first 10 documents (MRR too: a later hit scores 0)
-SEARCH_K = 6  # the passages one analyst search returns: fact_misses look this deep
+SEARCH_K = 6  # fact_misses look this deep: the answer recall@6 the targets are set on
 CHUNKS_FETCHED = 50  # chunks searched per question, enough to rank 10 distinct documents
 QUESTIONS_FILE = "questions.jsonl"
 EVAL_PREFIX = "threadwise_eval_"
