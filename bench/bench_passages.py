@@ -148,7 +148,7 @@ def sweep_embedder(bench: Bench) -> None:
     print()
 
 
-def sweep_tables(bench: Bench, embedder: str = "256") -> None:
+def sweep_tables(bench: Bench, embedder: str = "128") -> None:
     print(f"### Tables: one block, or row groups of N characters (embedder {embedder})\n")
     rows = []
     for size in (None, 300, 500, 800):
@@ -158,7 +158,7 @@ def sweep_tables(bench: Bench, embedder: str = "256") -> None:
     table(header(), rows)
 
 
-def sweep_k(bench: Bench, embedder: str = "256") -> None:
+def sweep_k(bench: Bench, embedder: str = "128") -> None:
     print(f"### Passages per search (hybrid, embedder {embedder}): answer recall@k by kind\n")
     rows = []
     with bench.indexed(embedder) as (kb, _):

@@ -7,8 +7,7 @@ downloaded at run time. The model and onnxruntime load on the first text embedde
 never embed (``status``, the playground's first page) start as fast as before.
 
 all-MiniLM-L6-v2 is a symmetric model: questions and passages take no prefix (unlike E5's
-``query:``/``passage:`` or BGE's instruction). It was trained on up to 128 word pieces; see
-``MAX_TOKENS`` for what a chunk keeps.
+``query:``/``passage:`` or BGE's instruction). ``MAX_TOKENS`` says how much of a chunk it reads.
 """
 
 from __future__ import annotations
@@ -24,9 +23,11 @@ import numpy as np
 from knowledge.errors import EmbeddingError
 
 VOCAB = Path(__file__).parent / "models" / "bert-base-uncased-vocab.txt"
-# Word pieces per text, [CLS] and [SEP] included. A 1,200-character chunk is about 260 of them; the
-# cost grows with the length, and bench/README.md ("Embedding model") has what each length buys.
-MAX_TOKENS = 256
+# Word pieces per text, [CLS] and [SEP] included: the length the model was trained on. A 1,200-character
+# chunk is about 260 pieces, so its vector reads the header line and the first ~550 characters (BM25
+# reads all of it); 256 pieces cost twice as much and found no more facts on the handbook
+# (bench/README.md, "Embedding model").
+MAX_TOKENS = 128
 BATCH = 32  # texts per onnxruntime call, sorted by length so padding stays small
 
 
