@@ -292,3 +292,44 @@ def test_openai_needs_a_key_or_a_base_url():
 def test_openai_known_model_dimension_needs_no_request():
     embedder = make_embedder(KnowledgeConfig(embedder="openai", openai_api_key="sk-x"))
     assert (embedder.name, embedder.dimension) == ("openai:text-embedding-3-small", 1536)
+
+
+def test_sync_after_the_default_changed_says_to_rebuild_and_how_to_keep_the_old_one(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """A collection built by the old default (wordllama) is refused by `threadwise sync` with the
+    new default, in one message that names both embedders and what to do."""
+    import os
+
+    from bot.cli import main
+    from knowledge.base import KnowledgeBase
+    from tests.corpus import write_corpus
+
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    database = f"sqlite:///{tmp_path / 'threadwise.db'}"
+    old = KnowledgeConfig(
+        docs=(docs,), milvus_uri=str(tmp_path / "milvus.db"), database_url=database, embedder="wordllama"
+    )
+    kb = KnowledgeBase(old)
+    assert kb.sync().ok
+    kb.close()
+
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "THREADWISE_", "MILVUS_")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("THREADWISE_DOCS", str(docs))
+    monkeypatch.setenv("DATABASE_URL", database)
+    (tmp_path / ".env").write_text(f"MILVUS_URI={tmp_path / 'milvus.db'}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["sync"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "was built with local:wordllama-l2-supercat-256 (256-d)" in err
+    assert "THREADWISE_EMBEDDER is local:all-minilm-l6-v2-int8 (384-d)" in err
+    assert "Rebuild it: threadwise sync --rebuild" in err
+    assert "keep the old embedder: THREADWISE_EMBEDDER=wordllama" in err
+
+    monkeypatch.setenv("THREADWISE_EMBEDDER", "wordllama")  # the old collection still serves as it was
+    assert main(["search", "Gatekeeper reset credentials", "--json"]) == 0
+    assert "engineering/vpn.md" in capsys.readouterr().out
