@@ -26,7 +26,7 @@ VOCAB = Path(__file__).parent / "models" / "bert-base-uncased-vocab.txt"
 # Word pieces per text, [CLS] and [SEP] included: the length the model was trained on. A 1,200-character
 # chunk is about 260 pieces, so its vector reads the header line and the first ~550 characters (BM25
 # reads all of it); 256 pieces cost twice as much and found no more facts on the handbook
-# (bench/README.md, "Embedding model").
+# (bench/README.md, "Passages").
 MAX_TOKENS = 128
 BATCH = 32  # texts per onnxruntime call, sorted by length so padding stays small
 
