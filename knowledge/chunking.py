@@ -9,9 +9,9 @@ Rules, in order:
   the ``a | b`` rows the HTML and DOCX readers write) longer than ``table_size`` becomes chunks of a
   few whole rows, each repeating the table's header row, up to ``table_size`` characters; a shorter
   table stays with the text around it. CSV rows (sections marked ``row``, which carry their column
-  names) are packed into groups of the same size. So a question about one row
-  meets a short chunk that states it, with its column names, instead of a long table in which that
-  row is a small part. A row is never cut unless it alone exceeds the size.
+  names) are packed into groups of the same size. So a question about one row meets a short chunk
+  that states it, with its column names, instead of a long table in which that row is a small part.
+  A row is never cut unless it alone exceeds the size.
 * A section longer than ``size`` is split at paragraph, then line, then sentence, then word
   boundaries (a single word longer than ``size`` is cut), and each piece after the first starts
   with up to ``overlap`` characters from the end of the one before, beginning at a word.
@@ -42,7 +42,7 @@ _SEPARATORS = (
 )
 _HARD_CUT = len(_SEPARATORS)
 _HEADER_MAX = 160
-# Characters per table row group (header row included); bench/README.md, "Tables", has the figures.
+# Characters per table row group (header row included); bench/README.md ("Passages", step 2) has the figures.
 TABLE_SIZE = 500
 _TABLE_DELIMITER = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 _TABLE_MIN_LINES = 3  # header and two rows, or header, delimiter and one row: a lone "a | b" is prose
@@ -159,8 +159,7 @@ def _is_row(line: str) -> bool:
     line = line.strip()
     if _TABLE_DELIMITER.fullmatch(line):
         return True
-    cells = [cell for cell in line.strip("|").split("|")]
-    return len(cells) >= 2 and (line.startswith("|") or " | " in line)
+    return len(line.strip("|").split("|")) >= 2 and (line.startswith("|") or " | " in line)
 
 
 def _row_groups(table: list[str], rows_size: int, size: int, overlap: int) -> list[str]:
