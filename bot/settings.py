@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         "MILVUS_COLLECTION", default="threadwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
     )
     database_url: str = _env("DATABASE_URL", default="sqlite:///./data/threadwise.db")
-    embedder: Literal["local", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
+    embedder: Literal["local", "wordllama", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
     embedding_model: str | None = _env("THREADWISE_EMBEDDING_MODEL", default=None)
     openai_api_key: SecretStr | None = _env("OPENAI_API_KEY", default=None)
     openai_base_url: str | None = _env("OPENAI_BASE_URL", default=None)

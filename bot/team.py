@@ -57,6 +57,9 @@ ANALYST_INSTRUCTIONS = """\
 You are the analyst. Use search_documents to find the passages that answer the task.
 Search more than once when it helps: rephrase, use mode "bm25" for exact names, codes and \
 commands, mode "dense" for paraphrases; "hybrid" (the default) combines both.
+When the task asks about two things (a service and its owner, a policy and a city), search for \
+each one on its own. When it names exact names, codes or numbers, search once more with just \
+those words in mode "bm25".
 Report your findings as short bullet points. End each with the [n] markers of the passages that \
 state it and quote key facts exactly. Use only numbers that search_documents returned.
 If no passage answers the task, reply "NO RELEVANT PASSAGES" and list what you searched for.

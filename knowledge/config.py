@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_LOCAL_MODEL = "wordllama-l2-supercat-256"
+DEFAULT_LOCAL_MODEL = "all-minilm-l6-v2-int8"  # knowledge.transformer_embedder
+WORDLLAMA_MODEL = "wordllama-l2-supercat-256"
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 
 
@@ -20,7 +21,7 @@ class KnowledgeConfig:
     milvus_token: str | None = field(default=None, repr=False)
     collection: str = "threadwise"
     database_url: str = "sqlite:///./data/threadwise.db"
-    embedder: str = "local"  # "local" or "openai"
+    embedder: str = "local"  # "local", "wordllama" or "openai"
     embedding_model: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -34,7 +35,8 @@ class KnowledgeConfig:
     def model_name(self) -> str:
         if self.embedding_model:
             return self.embedding_model
-        return DEFAULT_OPENAI_MODEL if self.embedder == "openai" else DEFAULT_LOCAL_MODEL
+        defaults = {"openai": DEFAULT_OPENAI_MODEL, "wordllama": WORDLLAMA_MODEL}
+        return defaults.get(self.embedder, DEFAULT_LOCAL_MODEL)
 
     @property
     def is_lite(self) -> bool:

@@ -23,6 +23,7 @@ class Section:
     text: str
     headings: tuple[str, ...] = ()
     page: int | None = None
+    row: bool = False  # one row of a table (a CSV line): packed with its neighbours into row groups
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,7 @@ def test_another_embedder_is_refused_until_rebuilt(tmp_path: Path, filled: Chunk
     assert str(raised.value) == (
         "collection 'chunks' was built with local:wordllama-l2-supercat-256 (256-d); "
         "THREADWISE_EMBEDDER is openai:text-embedding-3-small (1536-d). Rebuild it: threadwise sync --rebuild"
+        " (or keep the old embedder: THREADWISE_EMBEDDER=wordllama)"
     )
     other.drop()
     other.open()

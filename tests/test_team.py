@@ -741,7 +741,9 @@ def script_by_prompt(server: ModelServer, answer: Callable[[ModelRequest], str])
 @pytest.mark.slow
 def test_the_ask_command_end_to_end(server: ModelServer, command_env: dict[str, str], tmp_path: Path):
     env = command_env | {"OPENAI_BASE_URL": server.base_url, "THREADWISE_MODEL": "gpt-4o-mini"}
-    script_by_prompt(server, lambda r: f"Use the Gatekeeper portal [{passage(r, 'engineering/vpn.md')}] [8].")
+    script_by_prompt(
+        server, lambda r: f"Use the Gatekeeper portal [{passage(r, 'engineering/vpn.md')}] [99]."
+    )
     done = threadwise(env, tmp_path, "ask", "How do I reset my VPN password?", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)

@@ -48,10 +48,15 @@ def playground_settings(settings: Settings, *, docs: list[Path], data: Path) -> 
     """The user's settings (model, embedder, chunking) with the playground's own store and documents.
 
     Its own data folder keeps the playground from touching a real deployment's index and ledger.
+    Unless THREADWISE_EMBEDDER is set, it embeds with the fast static model (wordllama): the first
+    start then indexes the handbook in a second or two instead of a minute of CPU for the default
+    transformer (bench/README.md, "Passages").
     """
     data.mkdir(parents=True, exist_ok=True)
+    embedder = settings.embedder if "embedder" in settings.model_fields_set else "wordllama"
     return settings.model_copy(
         update={
+            "embedder": embedder,
             "docs": docs,
             "milvus_uri": str(data / "milvus.db"),
             "milvus_token": None,
