@@ -21,6 +21,7 @@ from knowledge.errors import SyncBusy
 from knowledge.manifest import Manifest
 from knowledge.sync import SYNC_LOCK
 from tests.corpus import DOCS, KEYWORD_QUESTIONS, PARAPHRASE_QUESTIONS, write_corpus
+from tests.milvus_server import lite_and_server_uri  # noqa: F401  (every test here on both)
 
 ROOT = Path(__file__).resolve().parents[1]
 
