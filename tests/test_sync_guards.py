@@ -185,7 +185,11 @@ def test_concurrent_first_calls_build_and_open_the_store_once(
     write_corpus(docs_dir)
     embedder = make_embedder(kb_config)
     for attempt in range(3):  # the race it guards against is a matter of timing: give it chances
-        config = replace(kb_config, milvus_uri=str(docs_dir.parent / f"milvus-{attempt}.db"))
+        config = replace(
+            kb_config,
+            milvus_uri=str(docs_dir.parent / f"milvus-{attempt}.db"),
+            database_url=f"sqlite:///{docs_dir.parent / f'manifest-{attempt}.db'}",
+        )
         kb = KnowledgeBase(config, embedder=embedder)
         try:
             errors, built = first_calls_at_once(kb)
