@@ -46,6 +46,9 @@ async def readiness(bot: SlackBot) -> dict[str, str]:
 
     checks: dict[str, str] = {}
     for name, probe in (("database", database), ("milvus", milvus), ("sync", sync)):
+        if name == "sync" and checks["database"] != "ok":
+            checks[name] = "unknown: the database does not answer"  # the manifest lives there
+            continue
         try:
             await asyncio.wait_for(probe(), CHECK_TIMEOUT)
             checks[name] = "ok"
