@@ -34,7 +34,7 @@ from knowledge.errors import UnreadableDocument
 from knowledge.manifest import DocumentRow, Manifest
 from knowledge.readers import SUPPORTED_SUFFIXES, read_bytes
 from knowledge.types import WORKSPACE, Skipped
-from knowledge.writeahead import Version, mark_skipped, remove_documents, write_versions
+from knowledge.writeahead import Version, mark_skipped, may_hold_chunks, remove_documents, write_versions
 
 if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
@@ -246,7 +246,7 @@ def skip_file(kb: KnowledgeBase, file: SlackFile, reason: str, *, byte_hash: str
         ]
         wanted = {r.doc_id for r in skipped}
         _drop(kb, [d for d in rows if d not in wanted])  # narrowed access goes first
-        indexed = [d for d, r in rows.items() if d in wanted and r.chunk_count]
+        indexed = [d for d, r in rows.items() if d in wanted and may_hold_chunks(r)]
         mark_skipped(kb.manifest, kb.open_store(), skipped, indexed=indexed)
     else:
         _drop(kb, list(rows))

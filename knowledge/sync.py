@@ -32,7 +32,7 @@ from knowledge.mass_delete import ALLOW_HINT, split_deletions
 from knowledge.readers import SUPPORTED_SUFFIXES, check_size, read_bytes
 from knowledge.store import ChunkStore
 from knowledge.types import WORKSPACE, Chunk, Skipped, SyncReport
-from knowledge.writeahead import Version, mark_skipped, remove_documents, write_versions
+from knowledge.writeahead import Version, mark_skipped, may_hold_chunks, remove_documents, write_versions
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class Syncer:
     ) -> None:
         """Record a skipped document; an earlier readable version's chunks leave the index."""
         skipped = self._row(item, byte_hash, "", 0, "skipped", reason)
-        had_chunks = [item.doc_id] if row is not None and row.chunk_count else []
+        had_chunks = [item.doc_id] if may_hold_chunks(row) else []
         mark_skipped(self.manifest, self.store, [skipped], indexed=had_chunks)
         report.skipped.append(Skipped(item.path, reason))
 

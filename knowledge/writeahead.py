@@ -30,6 +30,11 @@ class Version:
     replaces: bool  # the manifest knew the document, so Milvus may hold chunks of an older version
 
 
+def may_hold_chunks(row: DocumentRow | None) -> bool:
+    """Whether Milvus may hold chunks of this document: indexed ones, or a change cut short."""
+    return row is not None and (row.chunk_count > 0 or row.status in ("pending", "deleting"))
+
+
 def write_versions(
     manifest: Manifest, store: ChunkStore, versions: Sequence[Version], vectors: Sequence[Sequence[float]]
 ) -> None:
@@ -67,4 +72,4 @@ def remove_documents(manifest: Manifest, store: ChunkStore, doc_ids: Iterable[st
     manifest.remove(ids)
 
 
-__all__ = ["Version", "mark_skipped", "remove_documents", "write_versions"]
+__all__ = ["Version", "mark_skipped", "may_hold_chunks", "remove_documents", "write_versions"]
