@@ -7,7 +7,8 @@ Guarantees (tested in tests/test_sync.py):
   sync unless the operator allows it (``knowledge.mass_delete``);
 - killed at any moment and run again, the index ends exactly as a clean sync leaves it, because
   every document's manifest row changes before Milvus is touched (``knowledge.writeahead``);
-- asked to stop (the process shutting down), it ends at the next safe point: between write rounds;
+- asked to stop (the process shutting down), it ends at the next safe point: between documents, a
+  write round under way finished first;
 - the sync lock's heartbeat ends with the sync, whatever fails.
 """
 
