@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_file_mb: float = _env("THREADWISE_MAX_FILE_MB", default=50, gt=0)
     chunk_size: int = _env("THREADWISE_CHUNK_SIZE", default=1200, ge=200, le=8000)
     chunk_overlap: int = _env("THREADWISE_CHUNK_OVERLAP", default=150, ge=0, le=2000)
+    # Off: a sync refuses to remove more than half of a folder's documents (an unmounted volume).
+    allow_mass_delete: bool = _env("THREADWISE_ALLOW_MASS_DELETE", default=False)
 
     # The agent team (issue 4)
     model: str = _env("THREADWISE_MODEL", default="gpt-4o-mini")
@@ -131,6 +133,7 @@ class Settings(BaseSettings):
             max_file_mb=self.max_file_mb,
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
+            allow_mass_delete=self.allow_mass_delete,
         )
 
     @property

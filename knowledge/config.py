@@ -30,6 +30,7 @@ class KnowledgeConfig:
     chunk_overlap: int = 150
     rrf_k: int = 60
     embed_batch: int = 64
+    allow_mass_delete: bool = False  # a sync may remove more than half of a folder's documents
 
     @property
     def model_name(self) -> str:

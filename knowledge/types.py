@@ -90,6 +90,8 @@ class SyncReport:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0  # chunks written by this sync
+    # One line per folder whose documents were kept although gone (more than half of it at once).
+    refused_deletions: list[str] = field(default_factory=list)
     seconds: float = 0.0
     ok: bool = True
     error: str | None = None

@@ -17,9 +17,10 @@ from knowledge.types import SEARCH_MODES, Status
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     kb = open_knowledge(settings)
+    allow = args.allow_mass_delete or None  # None: THREADWISE_ALLOW_MASS_DELETE decides
     try:
         if args.json or not err.is_terminal:
-            report = kb.sync(rebuild=args.rebuild)
+            report = kb.sync(rebuild=args.rebuild, allow_mass_delete=allow)
         else:
             with Progress(
                 TextColumn("[bold]syncing"),
@@ -31,6 +32,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
                 task = bar.add_task("sync", total=None)
                 report = kb.sync(
                     rebuild=args.rebuild,
+                    allow_mass_delete=allow,
                     progress=lambda _phase, done, total: bar.update(task, completed=done, total=total),
                 )
     finally:
@@ -120,6 +122,12 @@ def _print_status(status: Status) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="index the document folders (THREADWISE_DOCS) into Milvus")
     p.add_argument("--rebuild", action="store_true", help="drop the collection and index everything anew")
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let this sync remove more than half of a folder's documents (refused otherwise: an empty "
+        "or unmounted folder would wipe the index)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_sync)
 

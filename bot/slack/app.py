@@ -190,8 +190,8 @@ class SlackBot:
         await self.engine.dispose()
         if self._session is not None:
             await self._session.close()
-        if self._own_knowledge:
-            self.knowledge.close()
+        if self._own_knowledge:  # off the loop: it waits (bounded) for a running sync's safe point
+            await asyncio.to_thread(self.knowledge.close)
 
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
 
 # Access tokens ("workspace", "channel:C123"), document ids and chunk ids all fit this.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
@@ -29,34 +28,24 @@ def literal(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def render_filter(
-    conditions: Sequence[tuple[str, str, str | Sequence[str]]], *, templates: bool
-) -> tuple[str, dict[str, Any]]:
+def render_filter(conditions: Sequence[tuple[str, str, str | Sequence[str]]]) -> str:
     """Build a Milvus boolean expression from ``(field, op, value)`` conditions joined by ``and``.
 
-    Every value is validated (``check_value``). With ``templates`` (a Milvus server) the values travel
-    as expression-template parameters (``access in {p0}`` + ``{"p0": [...]}``); Milvus Lite does not
-    support templates, so there they are rendered as escaped string literals.
+    Every value is validated (``check_value``) and rendered as an escaped string literal: one form for
+    every Milvus. Milvus Lite and Milvus before 2.5 take no expression templates, and a server given
+    template placeholders rejects them (``unexpected character '{'``).
     """
     parts: list[str] = []
-    params: dict[str, Any] = {}
     for field, op, value in conditions:
         if field not in _FILTER_FIELDS or op not in _FILTER_OPS:
             raise ValueError(f"unsupported filter condition {field} {op}")
         if op == "==":
             if not isinstance(value, str):
                 raise ValueError(f"{field} == needs one value")
-            rendered: Any = check_value(field, value)
+            parts.append(f"{field} == {literal(check_value(field, value))}")
         else:
             if isinstance(value, str):
                 raise ValueError(f"{field} {op} needs a list of values")
-            rendered = [check_value(field, item) for item in value]
-        if templates:
-            name = f"p{len(params)}"
-            params[name] = rendered
-            parts.append(f"{field} {op} {{{name}}}")
-        elif op == "==":
-            parts.append(f"{field} == {literal(rendered)}")
-        else:
-            parts.append(f"{field} {op} [{', '.join(literal(item) for item in rendered)}]")
-    return " and ".join(parts), params
+            items = ", ".join(literal(check_value(field, item)) for item in value)
+            parts.append(f"{field} {op} [{items}]")
+    return " and ".join(parts)
