@@ -238,6 +238,20 @@ class Message:
         return bool(self.edits)
 
     @property
+    def pings(self) -> set[str]:
+        """Who Slack notifies for this message: ``@U…`` people, ``!here`` / ``!channel`` / ``!everyone``
+        and ``!subteam^S…`` user groups, from the markup in its text, its mrkdwn text objects and its
+        streamed markdown (``plain_text`` objects and escaped ``&lt;…&gt;`` never ping)."""
+        texts = [self.text]
+        for block in self.blocks or []:
+            texts.extend(mrkdwn_texts(block))
+        found: set[str] = set()
+        for text in texts:
+            for match in _PING.finditer(text):
+                found.add(match.group(1))
+        return found
+
+    @property
     def display_text(self) -> str:
         """Roughly what a person reads: the blocks when there are any (Slack shows blocks, not
         ``text``), the streamed markdown followed by any blocks for a streamed reply, else ``text``."""
@@ -308,6 +322,26 @@ def block_text(block: dict[str, Any]) -> str:
             if isinstance(item, dict) and "text" in item:
                 pieces.append(str(item["text"]))
     return "\n".join(p for p in pieces if p)
+
+
+# Slack's markup that notifies someone: <@U123>, <@U123|name>, <!here>, <!channel>, <!everyone>,
+# <!subteam^S123> (a user group), each optionally with a |label.
+_PING = re.compile(r"<(@[UW][A-Z0-9_]+|!(?:here|channel|everyone)|!subteam\^[A-Z0-9_]+)(?:\|[^>]*)?>")
+
+
+def mrkdwn_texts(value: Any) -> list[str]:
+    """Every ``mrkdwn`` text object's text inside a block (any depth); ``plain_text`` is never parsed."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+            found.append(value["text"])
+        for child in value.values():
+            if isinstance(child, (dict, list)):
+                found.extend(mrkdwn_texts(child))
+    elif isinstance(value, list):
+        for child in value:
+            found.extend(mrkdwn_texts(child))
+    return found
 
 
 def markdown_of(chunks: Iterable[dict[str, Any]]) -> str:
