@@ -8,8 +8,12 @@ import pytest
 from bot.localslack.emulator import SlackEmulator
 from bot.slack.app import SlackBot
 from bot.slack.user_text import quote
+from tests import test_slack_app
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import kb, make_settings, manifest_events, model, script_team, serving  # noqa: F401
+from tests.test_slack_app import make_settings, manifest_events, script_team, serving
+
+kb = test_slack_app.kb  # the module's fixtures: the synced corpus, the scripted model server
+model = test_slack_app.model
 
 PINGS = "<!channel> <!here> <!everyone> <!subteam^S_DEVS|@devs> <@U_BOB>"
 
@@ -22,7 +26,7 @@ async def slack():
 
 
 @pytest.fixture
-async def bot(slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb):  # noqa: F811
+async def bot(slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb):
     script_team(model)  # the writer repeats the question in its answer
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as running:
         yield running
@@ -53,7 +57,7 @@ async def test_an_answer_repeating_a_mentions_markup_pings_no_one(
     model: ModelServer,
     sqlite_url: str,
     kb,
-    streaming: bool,  # noqa: F811
+    streaming: bool,
 ):
     script_team(model)
     settings = make_settings(slack, model, sqlite_url, slack_streaming=streaming)
