@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)
+    # Guests and channels shared with other organisations: "conversation" answers them only from the
+    # files shared in that conversation; "workspace" gives them the internal documents too.
+    external: Literal["conversation", "workspace"] = _env("THREADWISE_EXTERNAL", default="conversation")
 
     # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
     auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)

@@ -55,6 +55,9 @@ EVENT_SCOPES = {
     "file_deleted": {"files:read"},
     "channel_left": {"channels:read"},
     "group_left": {"groups:read"},
+    "channel_shared": {"channels:read"},
+    "channel_unshared": {"channels:read"},
+    "member_joined_channel": {"channels:read"},
 }
 
 

@@ -51,6 +51,9 @@ class User:
     email: str | None = None
     tz: str = "Europe/London"
     deleted: bool = False
+    # Guests: a multi-channel guest is "restricted", a single-channel guest "ultra restricted".
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
 
     def to_api(self) -> dict[str, Any]:
         """The ``user`` object of users.info."""
@@ -78,8 +81,8 @@ class User:
             "profile": profile,
             "is_admin": False,
             "is_owner": False,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_restricted": self.is_restricted or self.is_ultra_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1700000000,
@@ -98,6 +101,8 @@ class Channel:
     purpose: str = ""
     is_archived: bool = False
     user: str | None = None  # the person on the other side, for a DM with the app
+    # Slack Connect: the other organisations' teams the channel is shared with (ours is the host).
+    external_teams: list[str] = field(default_factory=list)
 
     @property
     def is_dm(self) -> bool:
@@ -118,11 +123,14 @@ class Channel:
             "is_im": self.kind == "im",
             "is_mpim": self.kind == "mpim",
             "is_private": self.kind != "public",
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": bool(self.external_teams),
+            "is_ext_shared": bool(self.external_teams),
             "is_org_shared": False,
+            "is_pending_ext_shared": False,
             "context_team_id": team_id,
         }
+        if self.external_teams:
+            base |= {"shared_team_ids": [team_id, *self.external_teams], "conversation_host_id": team_id}
         if self.kind == "im":
             return base | {"user": self.user, "is_user_deleted": False, "priority": 0}
         return base | {
@@ -441,9 +449,8 @@ class Workspace:
     # -- people and conversations ------------------------------------------------------------------
 
     def add_user(self, user_id: str, name: str, real_name: str | None = None, **fields: Any) -> User:
-        user = User(
-            id=user_id, name=name, real_name=real_name or name.title(), team_id=self.team_id, **fields
-        )
+        team_id = fields.pop("team_id", self.team_id)  # another team's: a Slack Connect person
+        user = User(id=user_id, name=name, real_name=real_name or name.title(), team_id=team_id, **fields)
         self.users[user_id] = user
         return user
 

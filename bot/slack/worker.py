@@ -29,6 +29,7 @@ from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.settings import Settings
+from bot.slack.audience import Audiences
 from bot.slack.dispatch import Dispatcher
 from bot.slack.intake import BotUser, Intake
 from bot.slack.responder import Responder
@@ -40,8 +41,17 @@ log = logging.getLogger(__name__)
 
 
 class AnswerWorker:
-    def __init__(self, settings: Settings, knowledge: KnowledgeBase, me: BotUser, *, owner: str):
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        me: BotUser,
+        *,
+        owner: str,
+        audiences: Audiences | None = None,
+    ):
         self.settings = settings
+        self.audiences = audiences or Audiences(settings.external, knowledge=knowledge)
         self.knowledge = knowledge
         self.me = me
         self.owner = owner
@@ -88,6 +98,7 @@ class AnswerWorker:
             FeedbackStore(self._engine),
             stream=settings.slack_streaming,
             timeout=settings.answer_timeout,
+            audiences=self.audiences,
         )
         self.dispatcher = Dispatcher(
             self.ledger,
