@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from bot.localslack.emulator import SlackEmulator
 from bot.slack.app import SlackBot
+from localslack.emulator import SlackEmulator
 from tests import test_slack_app
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import VPN_QUESTION, make_settings, manifest_events, script_team, serving

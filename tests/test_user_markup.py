@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.localslack.emulator import SlackEmulator
 from bot.slack.app import SlackBot
 from bot.slack.user_text import quote
+from localslack.emulator import SlackEmulator
 from tests import test_slack_app
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import make_settings, manifest_events, script_team, serving
