@@ -474,6 +474,21 @@ class SlackEmulator:
             acks += await self._send_all([file_shared_event(ws, file, channel=conversation, user=user)])
         return file, Said(message, acks)
 
+    async def user_shares_existing_file(
+        self, file_id: str, channel: str, *, user: str = "U_ALICE", text: str = ""
+    ) -> Said:
+        """A person shares a file already in Slack into another conversation (``file_share`` + ``file_shared``)."""
+        ws = self.workspace
+        file = ws.file(file_id)
+        conversation = ws.resolve_channel(channel)
+        if user not in conversation.members:
+            raise ValueError(f"{user} is not a member of {conversation.id}, so cannot share there")
+        message = ws.post(conversation.id, text=text, user=user, subtype="file_share", files=[file.id])
+        acks = await self._deliver_message(conversation, message)
+        if self._app_hears(conversation):
+            acks += await self._send_all([file_shared_event(ws, file, channel=conversation, user=user)])
+        return Said(message, acks)
+
     def _app_sees_file(self, file: File) -> bool:
         return any(self._app_hears(self.workspace.channel(c)) for c in file.channels)
 
