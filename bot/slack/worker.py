@@ -106,7 +106,12 @@ class AnswerWorker:
             concurrency=settings.max_concurrent_answers,
             max_resume_age=settings.max_resume_age,
         )
-        self.intake = Intake(self.ledger, self.me, allow_bots=settings.slack_allow_bots)
+        self.intake = Intake(
+            self.ledger,
+            self.me,
+            allow_bots=settings.slack_allow_bots,
+            dm_gap_seconds=settings.dm_gap_minutes * 60,
+        )
         await self.dispatcher.start()  # the first sweep resumes what a previous process left
 
     def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
