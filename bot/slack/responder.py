@@ -98,7 +98,7 @@ class Responder:
     async def deliver(self, claim: Claim) -> None:
         """Answer one claimed message in its thread and close the claim. Raises only CancelledError."""
         started = time.perf_counter()
-        bind(claim=claim.id)
+        bind(claim=claim.id, conversation=claim.conversation)
         reply: Reply | None = None
         scope: AccessScope | None = None
         try:

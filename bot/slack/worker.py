@@ -122,7 +122,7 @@ class AnswerWorker:
         bind(event_id=body.get("event_id"))  # this task's log lines (and its answer's) carry it
         claim = await self.intake.message(body, event, assistant=assistant)
         if claim is not None:
-            bind(claim=claim.id)
+            bind(claim=claim.id, conversation=claim.conversation)
             log.info("%s claimed (%s)", claim.id, claim.kind)
             self.dispatcher.submit(claim)
 
