@@ -187,7 +187,7 @@ class File:
             "url_private": private,
             "url_private_download": f"{base_url}files-pri/{team_id}-{self.id}/download/{self.name}",
             "permalink": f"{base_url}files/{self.user}/{self.id}/{self.name}",
-            "channels": list(self.channels),
+            "channels": list(self.channels),  # Workspace.file_object splits these by kind
             "groups": [],
             "ims": [],
             "comments_count": 0,
@@ -790,6 +790,28 @@ class Workspace:
         self._notify(Change("file_added", user=user))
         return file
 
+    def file_object(self, file: File) -> dict[str, Any]:
+        """The file object as Slack shows it: public channels under ``channels``, private channels and
+        group DMs under ``groups``, DMs under ``ims``, and ``shares`` by privacy with each share's ts."""
+        info = file.to_api(self.base_url, self.team_id)
+        kinds = {c: self.channels[c].kind for c in file.channels if c in self.channels}
+        info["channels"] = [c for c, kind in kinds.items() if kind == "public"]
+        info["groups"] = [c for c, kind in kinds.items() if kind in ("private", "mpim")]
+        info["ims"] = [c for c, kind in kinds.items() if kind == "im"]
+        shares: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for channel_id, kind in kinds.items():
+            shared = [m for m in self.messages.get(channel_id, ()) if file.id in m.files and not m.deleted]
+            entry = {
+                "ts": shared[-1].ts if shared else "",
+                "channel_name": self.channels[channel_id].name,
+                "team_id": self.team_id,
+                "share_user_id": shared[-1].user if shared else file.user,
+            }
+            shares.setdefault("public" if kind == "public" else "private", {})[channel_id] = [entry]
+        if shares:
+            info["shares"] = shares
+        return info
+
     def file(self, file_id: str) -> File:
         try:
             return self.files[file_id]
@@ -857,7 +879,7 @@ class Workspace:
         if message.attachments:
             out["attachments"] = message.attachments
         if message.files:
-            out["files"] = [self.files[f].to_api(self.base_url, self.team_id) for f in message.files]
+            out["files"] = [self.file_object(self.files[f]) for f in message.files]
             out["upload"] = False
             out["display_as_bot"] = False
         if message.thread_ts is not None:
