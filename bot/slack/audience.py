@@ -81,6 +81,10 @@ def is_outsider(user: dict[str, Any], team_id: str) -> bool:
     return bool(home and team_id and home != team_id and not enterprise)
 
 
+async def _false() -> bool:
+    return False
+
+
 class _Facts:
     """A bounded TTL cache, safe to use from the front's and the worker's threads."""
 
@@ -130,14 +134,18 @@ class Audiences:
     async def access(
         self, web: SlackWeb, *, team: str, channel: str, user: str, channel_type: str | None = None
     ) -> Access:
-        facts = await self.channel(web, team, channel, channel_type)
+        # A B… id is an integration (SLACK_ALLOW_BOTS): the channel alone decides for it.
+        person = self.policy != "workspace" and bool(user) and not user.startswith("B")
+        facts, outsider = await asyncio.gather(  # both look-ups at once: one round trip before answering
+            self.channel(web, team, channel, channel_type),
+            self.outsider(web, team, user) if person else _false(),
+        )
         normal = AccessScope.for_channel(channel, facts.private)
         if self.policy == "workspace":
             return Access(normal)
         if facts.external:
             why = "this conversation is shared with people outside the organisation"
-        elif user and not user.startswith("B") and await self.outsider(web, team, user):
-            # (a B… id is an integration, allowed by SLACK_ALLOW_BOTS: the channel decides for it)
+        elif outsider:
             why = "you are a guest (or from another organisation) here"
         else:
             return Access(normal)

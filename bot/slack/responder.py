@@ -109,14 +109,17 @@ class Responder:
                 await self.web.post(claim.channel, NO_QUESTION, thread_ts=claim.thread_ts)
                 await self.ledger.finish(claim, "done")
                 return
-            user = SlackUser(claim.user, await self.web.user_name(claim.user))
-            access = await self.audiences.access(
-                self.web,
-                team=claim.team,
-                channel=claim.channel,
-                user=claim.user,
-                channel_type=claim.context.get("channel_type"),
+            name, access = await asyncio.gather(
+                self.web.user_name(claim.user),
+                self.audiences.access(
+                    self.web,
+                    team=claim.team,
+                    channel=claim.channel,
+                    user=claim.user,
+                    channel_type=claim.context.get("channel_type"),
+                ),
             )
+            user = SlackUser(claim.user, name)
             if access.nothing:  # a guest, or a channel shared outside: nothing it may be told
                 await self.web.post(claim.channel, access.refusal, thread_ts=claim.thread_ts)
                 await self.ledger.finish(claim, "done")
