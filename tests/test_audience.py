@@ -13,6 +13,7 @@ import json
 import pytest
 
 from bot.slack.app import SlackBot
+from bot.slack.audience import is_external_channel, is_outsider
 from localslack.emulator import SlackEmulator
 from tests import test_slack_app
 from tests.emulators.openai import ModelServer
@@ -126,3 +127,33 @@ async def test_a_guest_joining_is_seen_at_once(slack: SlackEmulator, model: Mode
     ws.channel("C_GENERAL").members.discard("U_NEW")
     await slack.user_joins("C_GENERAL", "U_NEW")  # ...who is then added to the channel
     assert REFUSAL in await ask(slack, "C_GENERAL", user="U_NEW")
+
+
+@pytest.mark.parametrize(
+    ("info", "external"),
+    [
+        ({"is_shared": False, "is_ext_shared": False}, False),
+        ({"is_ext_shared": True}, True),
+        ({"is_pending_ext_shared": True}, True),  # outsiders invited: treated as in already
+        ({"is_shared": True, "is_org_shared": True, "shared_team_ids": ["T_TEAM", "T_SISTER"]}, False),
+        ({"is_shared": True, "shared_team_ids": ["T_TEAM", "T_ACME"]}, True),
+        ({"is_shared": False, "connected_team_ids": ["T_TEAM", "E_ACME"]}, True),
+    ],
+)
+def test_what_counts_as_shared_outside_the_organisation(info: dict, external: bool):
+    assert is_external_channel(info, "T_TEAM") is external
+
+
+@pytest.mark.parametrize(
+    ("user", "outsider"),
+    [
+        ({"team_id": "T_TEAM"}, False),
+        ({"team_id": "T_TEAM", "is_restricted": True}, True),
+        ({"team_id": "T_TEAM", "is_restricted": True, "is_ultra_restricted": True}, True),
+        ({"team_id": "T_ACME"}, True),  # a Slack Connect person
+        ({"team_id": "T_SISTER", "enterprise_user": {"enterprise_id": "E_ORG"}}, False),  # same Grid org
+        ({"team_id": "T_TEAM", "is_stranger": True}, True),
+    ],
+)
+def test_who_counts_as_an_outsider(user: dict, outsider: bool):
+    assert is_outsider(user, "T_TEAM") is outsider
