@@ -129,7 +129,7 @@ class Channel:
             "is_pending_ext_shared": False,
             "context_team_id": team_id,
         }
-        if self.external_teams:
+        if self.kind != "im":  # Slack lists the owning team even for a channel shared with no one
             base |= {"shared_team_ids": [team_id, *self.external_teams], "conversation_host_id": team_id}
         if self.kind == "im":
             return base | {"user": self.user, "is_user_deleted": False, "priority": 0}

@@ -148,7 +148,7 @@ class SlackBot:
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)
         # Who may read what: shared by the worker (answers) and the listeners (events that change it).
-        self.audiences = Audiences(settings.external, knowledge=self.knowledge)
+        self.audiences = Audiences(settings.external, knowledge=self.knowledge, team=self.identity.team_id)
         self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner, audiences=self.audiences)
         await self.worker.start()
         self.app = build_app(self)

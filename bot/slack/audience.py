@@ -113,11 +113,13 @@ class Audiences:
         policy: ExternalPolicy = "conversation",
         *,
         knowledge: KnowledgeBase | None = None,
+        team: str = "",
         seconds: float = CACHE_SECONDS,
         entries: int = CACHE_ENTRIES,
     ):
         self.policy = policy
         self.knowledge = knowledge
+        self.team = team  # the workspace the bot is installed in (auth.test), when no claim says
         self._channels = _Facts(seconds, entries)
         self._people = _Facts(seconds, entries)
 
@@ -157,8 +159,9 @@ class Audiences:
         )
 
     async def channel(
-        self, web: SlackWeb, team: str, channel: str, channel_type: str | None = None
+        self, web: SlackWeb, team: str | None, channel: str, channel_type: str | None = None
     ) -> Channel:
+        team = team or self.team
         cached = self._channels.get(channel)
         if cached is not None:
             return cached
@@ -173,7 +176,8 @@ class Audiences:
         self._channels.put(channel, facts)
         return facts
 
-    async def outsider(self, web: SlackWeb, team: str, user: str) -> bool:
+    async def outsider(self, web: SlackWeb, team: str | None, user: str) -> bool:
+        team = team or self.team
         cached = self._people.get(user)
         if cached is not None:
             return cached

@@ -245,7 +245,7 @@ class FileIndexer:
             # channel shared with another organisation counts as private: its files are for it alone.
             privacy[channel] = channel in said_private or await self.web.is_private(channel)
             if not privacy[channel] and self.audiences is not None:
-                facts = await self.audiences.channel(self.web, "", channel)
+                facts = await self.audiences.channel(self.web, None, channel)
                 privacy[channel] = facts.external
         updated = info.get("updated") or info.get("edit_timestamp") or info.get("timestamp") or 0
         return SlackFile(
