@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)
+    # A DM's top-level messages start a new conversation after this long without one (0: never).
+    dm_gap_minutes: float = _env("THREADWISE_DM_GAP_MINUTES", default=240, ge=0)
+    # Claims, answers and conversation histories older than this are deleted (0: kept forever);
+    # feedback (the 👍/👎 with its question and answer) is kept.
+    retention_days: float = _env("THREADWISE_RETENTION_DAYS", default=90, ge=0)
+    # Guests and channels shared with other organisations: "conversation" answers them only from the
+    # files shared in that conversation; "workspace" gives them the internal documents too.
+    external: Literal["conversation", "workspace"] = _env("THREADWISE_EXTERNAL", default="conversation")
 
     # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
     auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)

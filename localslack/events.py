@@ -175,6 +175,38 @@ def left_event(ws: Workspace, channel: Channel) -> dict[str, Any]:
     return {"type": kind, "channel": channel.id, "actor_id": "U_ALICE", "event_ts": ws.next_ts()}
 
 
+def channel_shared_event(ws: Workspace, channel: Channel, *, connected_team: str) -> dict[str, Any]:
+    """Another organisation joined the channel (Slack Connect): ``channel_shared``."""
+    return {
+        "type": "channel_shared",
+        "connected_team_id": connected_team,
+        "channel": channel.id,
+        "event_ts": ws.next_ts(),
+    }
+
+
+def channel_unshared_event(ws: Workspace, channel: Channel, *, removed_team: str) -> dict[str, Any]:
+    """An organisation left (or was removed from) a shared channel: ``channel_unshared``."""
+    return {
+        "type": "channel_unshared",
+        "previously_connected_team_id": removed_team,
+        "channel": channel.id,
+        "is_ext_shared": bool(channel.external_teams),
+        "event_ts": ws.next_ts(),
+    }
+
+
+def file_unshared_event(ws: Workspace, file: File, *, channel: Channel, user: str) -> dict[str, Any]:
+    return {
+        "type": "file_unshared",
+        "channel_id": channel.id,
+        "file_id": file.id,
+        "user_id": user,
+        "file": {"id": file.id},
+        "event_ts": ws.next_ts(),
+    }
+
+
 def member_joined_channel_event(
     ws: Workspace, *, channel: Channel, user: str, inviter: str | None, event_ts: str
 ) -> dict[str, Any]:

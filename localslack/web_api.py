@@ -648,7 +648,7 @@ class WebApi:
         if not self._file_visible(file.channels):
             raise SlackError("file_not_found")
         return {
-            "file": file.to_api(self.workspace.base_url, self.workspace.team_id),
+            "file": self.workspace.file_object(file),
             "comments": [],
             "response_metadata": {"next_cursor": ""},
         }
@@ -671,7 +671,7 @@ class WebApi:
         shown = files[(page - 1) * count : page * count]
         pages = max(1, -(-len(files) // count))
         return {
-            "files": [f.to_api(self.workspace.base_url, self.workspace.team_id) for f in shown],
+            "files": [self.workspace.file_object(f) for f in shown],
             "paging": {"count": count, "total": len(files), "page": page, "pages": pages},
         }
 

@@ -26,8 +26,9 @@ from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger, new_owner
 from bot.metrics import count_slack_request
 from bot.settings import Settings, SettingsError
+from bot.slack.audience import Audiences
 from bot.slack.intake import BotUser
-from bot.slack.listeners import SURFACES, assistant, commands, feedback, files, mention, message
+from bot.slack.listeners import SURFACES, assistant, audience, commands, feedback, files, mention, message
 from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
 from bot.slack.worker import AnswerWorker
 from knowledge.base import KnowledgeBase
@@ -69,7 +70,7 @@ def require_slack(settings: Settings, mode: Mode) -> None:
 def listened_events() -> set[str]:
     """The bot events the app handles, in the manifest's names (message.* per kind of conversation)."""
     events = set(mention.EVENTS) | set(assistant.EVENTS) | set(message.SUBSCRIPTIONS)
-    return events | set(files.SUBSCRIPTIONS)
+    return events | set(files.SUBSCRIPTIONS) | set(audience.SUBSCRIPTIONS)
 
 
 def listened_commands() -> set[str]:
@@ -146,7 +147,9 @@ class SlackBot:
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)
-        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner)
+        # Who may read what: shared by the worker (answers) and the listeners (events that change it).
+        self.audiences = Audiences(settings.external, knowledge=self.knowledge, team=self.identity.team_id)
+        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner, audiences=self.audiences)
         await self.worker.start()
         self.app = build_app(self)
         log.info(

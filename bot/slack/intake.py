@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.conversations import conversation_key
+from bot.conversations import conversation_key, dm_conversation
 from bot.ledger import Claim, Kind, Ledger
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,11 @@ def _is_dm(event: dict[str, Any]) -> bool:
 
 
 class Intake:
-    def __init__(self, ledger: Ledger, me: BotUser, *, allow_bots: bool = False):
+    def __init__(self, ledger: Ledger, me: BotUser, *, allow_bots: bool = False, dm_gap_seconds: float = 0.0):
         self.ledger = ledger
         self.me = me
         self.allow_bots = allow_bots
+        self.dm_gap_seconds = dm_gap_seconds
 
     def ignored(self, event: dict[str, Any]) -> str | None:
         """Why a message event is not a person speaking to anyone (None: it is)."""
@@ -84,7 +85,10 @@ class Intake:
         in_thread = event.get("thread_ts") if event.get("thread_ts") != ts else None
         dm = _is_dm(event)
         mentioned = f"<@{self.me.user_id}" in text
-        conversation = conversation_key(team, channel, in_thread if dm else (in_thread or ts))
+        if dm and not in_thread and not assistant:  # a chat: a new conversation after a quiet gap
+            conversation = await dm_conversation(self.ledger.engine, team, channel, ts, self.dm_gap_seconds)
+        else:
+            conversation = conversation_key(team, channel, in_thread if dm else (in_thread or ts))
         kind: Kind
         if assistant:
             kind = "assistant"

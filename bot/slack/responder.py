@@ -21,6 +21,7 @@ from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
+from bot.slack.audience import Audiences
 from bot.slack.reply import Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
@@ -81,8 +82,10 @@ class Responder:
         *,
         stream: bool = True,
         timeout: float = 180.0,
+        audiences: Audiences | None = None,
     ):
         self.web = web
+        self.audiences = audiences or Audiences()
         self.ledger = ledger
         self.answerer = answerer
         self.feedback = feedback
@@ -95,7 +98,7 @@ class Responder:
     async def deliver(self, claim: Claim) -> None:
         """Answer one claimed message in its thread and close the claim. Raises only CancelledError."""
         started = time.perf_counter()
-        bind(claim=claim.id)
+        bind(claim=claim.id, conversation=claim.conversation)
         reply: Reply | None = None
         scope: AccessScope | None = None
         try:
@@ -106,9 +109,23 @@ class Responder:
                 await self.web.post(claim.channel, NO_QUESTION, thread_ts=claim.thread_ts)
                 await self.ledger.finish(claim, "done")
                 return
-            user = SlackUser(claim.user, await self.web.user_name(claim.user))
-            private = await self.web.is_private(claim.channel, claim.context.get("channel_type"))
-            scope = AccessScope.for_channel(claim.channel, private=private)
+            name, access = await asyncio.gather(
+                self.web.user_name(claim.user),
+                self.audiences.access(
+                    self.web,
+                    team=claim.team,
+                    channel=claim.channel,
+                    user=claim.user,
+                    channel_type=claim.context.get("channel_type"),
+                ),
+            )
+            user = SlackUser(claim.user, name)
+            if access.nothing:  # a guest, or a channel shared outside: nothing it may be told
+                await self.web.post(claim.channel, access.refusal, thread_ts=claim.thread_ts)
+                await self.ledger.finish(claim, "done")
+                log.info("%s: no answer for this audience (%s)", claim.id, access.reason)
+                return
+            scope = access.scope
             await reply.open()
             answer = await asyncio.wait_for(
                 self.answerer.answer(

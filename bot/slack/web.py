@@ -10,12 +10,12 @@ display name, whether a conversation is private).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 4
 CALL_TIMEOUT = 20  # seconds for one Web API call
 CACHE_SECONDS = 600
+CACHE_ENTRIES = 10_000  # people and conversations remembered; a big workspace must not grow memory forever
 
 
 class SlackCallError(Exception):
@@ -67,18 +68,16 @@ def make_client(token: str, base_url: str, *, session: aiohttp.ClientSession | N
 
 
 class _Cache:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._items: dict[str, tuple[float, Any]] = {}
+    """Look-ups kept ``seconds``, at most ``entries`` of them (the oldest go first)."""
+
+    def __init__(self, seconds: float, entries: int = CACHE_ENTRIES):
+        self._items: TTLCache[str, Any] = TTLCache(maxsize=entries, ttl=seconds)
 
     def get(self, key: str) -> Any:
-        hit = self._items.get(key)
-        if hit and time.monotonic() - hit[0] < self.seconds:
-            return hit[1]
-        return None
+        return self._items.get(key)
 
     def put(self, key: str, value: Any) -> None:
-        self._items[key] = (time.monotonic(), value)
+        self._items[key] = value
 
 
 class SlackWeb:
@@ -251,6 +250,16 @@ class SlackWeb:
         )
         self._names.put(user, name or "")
         return name or ""
+
+    async def conversation(self, channel: str) -> dict[str, Any]:
+        """conversations.info's channel object (uncached; raises ``SlackCallError``)."""
+        data = await self.call("conversations.info", read=True, channel=channel)
+        return data.get("channel") or {}
+
+    async def user(self, user: str) -> dict[str, Any]:
+        """users.info's user object (uncached; raises ``SlackCallError``)."""
+        data = await self.call("users.info", read=True, user=user)
+        return data.get("user") or {}
 
     async def is_private(self, channel: str, channel_type: str | None = None) -> bool:
         """Whether a conversation is private (private channel, DM, group DM). Unknown counts as private."""

@@ -29,6 +29,7 @@ from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.settings import Settings
+from bot.slack.audience import Audiences
 from bot.slack.dispatch import Dispatcher
 from bot.slack.intake import BotUser, Intake
 from bot.slack.responder import Responder
@@ -40,8 +41,17 @@ log = logging.getLogger(__name__)
 
 
 class AnswerWorker:
-    def __init__(self, settings: Settings, knowledge: KnowledgeBase, me: BotUser, *, owner: str):
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        me: BotUser,
+        *,
+        owner: str,
+        audiences: Audiences | None = None,
+    ):
         self.settings = settings
+        self.audiences = audiences or Audiences(settings.external, knowledge=knowledge)
         self.knowledge = knowledge
         self.me = me
         self.owner = owner
@@ -88,6 +98,7 @@ class AnswerWorker:
             FeedbackStore(self._engine),
             stream=settings.slack_streaming,
             timeout=settings.answer_timeout,
+            audiences=self.audiences,
         )
         self.dispatcher = Dispatcher(
             self.ledger,
@@ -95,7 +106,12 @@ class AnswerWorker:
             concurrency=settings.max_concurrent_answers,
             max_resume_age=settings.max_resume_age,
         )
-        self.intake = Intake(self.ledger, self.me, allow_bots=settings.slack_allow_bots)
+        self.intake = Intake(
+            self.ledger,
+            self.me,
+            allow_bots=settings.slack_allow_bots,
+            dm_gap_seconds=settings.dm_gap_minutes * 60,
+        )
         await self.dispatcher.start()  # the first sweep resumes what a previous process left
 
     def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
@@ -106,7 +122,7 @@ class AnswerWorker:
         bind(event_id=body.get("event_id"))  # this task's log lines (and its answer's) carry it
         claim = await self.intake.message(body, event, assistant=assistant)
         if claim is not None:
-            bind(claim=claim.id)
+            bind(claim=claim.id, conversation=claim.conversation)
             log.info("%s claimed (%s)", claim.id, claim.kind)
             self.dispatcher.submit(claim)
 
