@@ -34,6 +34,7 @@ from openai import AsyncOpenAI
 from bot.answer import Answer, Outcome
 from bot.citations import Checked, CitationFilter, build_sources, check_citations, snippet
 from bot.conversations import ConversationStore, SlackUser, check_conversation_key, turn_metadata, turn_text
+from bot.freshness import dated, iso_date
 from bot.settings import Settings
 from bot.team import (
     WRITER_ID,
@@ -45,6 +46,7 @@ from bot.team import (
 )
 from knowledge.base import KnowledgeBase
 from knowledge.errors import KnowledgeError
+from knowledge.freshness import document_dates
 from knowledge.types import SEARCH_MODES, AccessScope, Chunk
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Retrieval:
         self.seconds = 0.0
         self.failures: list[str] = []
         self.hits: list[dict] = []  # every hit of every search, for Answer.retrieved
+        self.updated: dict[str, str] = {}  # chunk_id -> its document's last change (ISO date)
 
     async def search(self, query: str, mode: str = "hybrid") -> str:
         query = " ".join(str(query or "").split())
@@ -109,9 +112,7 @@ class Retrieval:
         self.queries.append(query if mode == "hybrid" else f"{query} ({mode})")
         started = time.perf_counter()
         try:
-            hits = await asyncio.to_thread(
-                self._knowledge.search, query, k=self._k, mode=mode, scope=self._scope
-            )
+            hits = await asyncio.to_thread(self._dated_search, query, mode)
         except Exception as exc:  # a tool never breaks the run; a failed search is remembered
             self.failures.append(
                 str(exc) if isinstance(exc, KnowledgeError) else f"{type(exc).__name__}: {exc}"
@@ -131,7 +132,19 @@ class Retrieval:
                 self.chunks[n] = hit.chunk
             numbered.append((n, hit.chunk))
             self.hits.append({"n": n, "query": query, "mode": mode, "rank": hit.rank, "score": hit.score})
-        return format_passages(query, mode, numbered)
+        return format_passages(query, mode, numbered, self.updated)
+
+    def _dated_search(self, query: str, mode: str) -> list:
+        hits = self._knowledge.search(query, k=self._k, mode=mode, scope=self._scope)
+        try:
+            dates = document_dates(self._knowledge.manifest, {hit.chunk.doc_id for hit in hits})
+        except Exception as exc:  # a date is a help to the writer, never a reason to fail the search
+            log.warning("no document dates for %r: %s", query, exc)
+            dates = {}
+        for hit in hits:
+            if hit.chunk.doc_id in dates:
+                self.updated[hit.chunk.chunk_id] = iso_date(dates[hit.chunk.doc_id])
+        return hits
 
     def retrieved(self, cited: tuple[int, ...] = ()) -> list[dict]:
         """Each hit with its chunk and whether the final text cites it (by the retrieval's [n])."""
@@ -166,8 +179,13 @@ class Retrieval:
         return search_documents
 
 
-def format_passages(query: str, mode: str, numbered: list[tuple[int, Chunk]]) -> str:
-    """Search results as delimited, escaped quotations: a passage cannot close its own tag."""
+def format_passages(
+    query: str, mode: str, numbered: list[tuple[int, Chunk]], updated: dict[str, str] | None = None
+) -> str:
+    """Search results as delimited, escaped quotations: a passage cannot close its own tag.
+
+    Each passage carries its document's last change (``updated``), so the writer can tell which of
+    two disagreeing passages is newer."""
     q = html.escape(query)
     if not numbered:
         return (
@@ -184,6 +202,8 @@ def format_passages(query: str, mode: str, numbered: list[tuple[int, Chunk]]) ->
             attributes += f' section="{html.escape(chunk.heading)}"'
         if chunk.page:
             attributes += f' page="{chunk.page}"'
+        if (updated or {}).get(chunk.chunk_id):
+            attributes += f' updated="{html.escape(updated[chunk.chunk_id])}"'
         lines.append(f"<passage {attributes}>\n{html.escape(chunk.text, quote=False)}\n</passage>")
     return "\n".join(lines)
 
@@ -485,7 +505,7 @@ class Answerer:
         await visible.close()  # the last on_text, outside the answer's own time
         answer = Answer(
             text=final.text,
-            sources=build_sources(final.cited, retrieval.chunks),
+            sources=dated(build_sources(final.cited, retrieval.chunks), retrieval.updated),
             conversation=conversation,
             outcome=final.outcome,
             stripped_citations=final.stripped,
@@ -532,7 +552,7 @@ class Answerer:
         total = round(time.perf_counter() - started, 4)
         answer = Answer(
             text=text,
-            sources=build_sources([n for n, _ in numbered], retrieval.chunks),
+            sources=dated(build_sources([n for n, _ in numbered], retrieval.chunks), retrieval.updated),
             conversation=conversation,
             outcome=outcome if numbered else "not_found",
             searched=list(retrieval.queries),

@@ -23,6 +23,7 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger, new_owner
 from bot.metrics import count_slack_request
 from bot.settings import Settings, SettingsError
@@ -125,6 +126,7 @@ class SlackBot:
         self.identity: BotIdentity
         self.ledger: Ledger
         self.feedback: FeedbackStore
+        self.gaps: GapStore
         self.worker: AnswerWorker
         self.app: AsyncApp
 
@@ -143,6 +145,7 @@ class SlackBot:
         self.engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
         self.feedback = FeedbackStore(self.engine)
+        self.gaps = GapStore(self.engine)
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer import Answer, Source
+from bot.freshness import updated_ago
 from bot.slack.mrkdwn import escape, slack_len, split_text, to_mrkdwn
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "render_stream_text",
     "render_sync_report",
     "split_text",
+    "text_message",
     "to_mrkdwn",
 ]
 
@@ -156,7 +158,8 @@ def _source_parts(sources: Sequence[Source]) -> list[_Part]:
 
 
 def _source_line(source: Source) -> str:
-    """``[n] <url|title> — heading (p. 3)``; without a URL the document's path stands in for the link."""
+    """``[n] <url|title> — heading (p. 3) · _updated 3 months ago_``; without a URL the document's
+    path stands in for the link."""
     title = _clip(source.title, 150) or _clip(source.doc, 150) or "Untitled"
     url = source.url.strip()
     linked = url.startswith(_LINK_SCHEMES) and len(url) <= _SOURCE_URL_LIMIT and not re.search(r"\s", url)
@@ -172,6 +175,9 @@ def _source_line(source: Source) -> str:
     doc = _clip(source.doc, 200)
     if not linked and doc and doc != title:
         line += f" · {escape(doc)}"
+    age = updated_ago(source.updated) if source.updated else ""
+    if age:
+        line += f" · _{age}_"
     return line
 
 
@@ -275,14 +281,14 @@ def render_status(status: dict[str, Any]) -> SlackMessage:
     last = status.get("last_sync")
     lines.append("*Last sync:* " + (_sync_summary(last) if last else "never"))
     lines += _skipped_lines(status.get("skipped"))
-    return _text_message("\n".join(lines))
+    return text_message("\n".join(lines))
 
 
 def render_sync_report(report: dict[str, Any]) -> SlackMessage:
     """``/kb sync``: the outcome of one sync (``SyncReport.to_dict()``)."""
     lines = [_sync_summary(report)]
     lines += _skipped_lines(report.get("skipped"))
-    return _text_message("\n".join(lines))
+    return text_message("\n".join(lines))
 
 
 def render_help(bot_user_id: str | None = None) -> SlackMessage:
@@ -296,11 +302,12 @@ def render_help(bot_user_id: str | None = None) -> SlackMessage:
             "• Send it a direct message — ask privately; each thread is its own conversation.",
             "• `/kb status` — documents and chunks indexed, the last sync, files skipped.",
             "• `/kb sync` — sync the document folders now.",
+            "• `/kb gaps [30d]` — the questions the documents did not answer, grouped by topic.",
             "• `/kb help` — this message.",
             "Rate an answer with 👍 Helpful / 👎 Not helpful under it.",
         ]
     )
-    return _text_message(text)
+    return text_message(text)
 
 
 def _sync_summary(sync: dict[str, Any]) -> str:
@@ -338,7 +345,7 @@ def _skipped_lines(skipped: Any) -> list[str]:
     return lines
 
 
-def _text_message(text: str) -> SlackMessage:
+def text_message(text: str) -> SlackMessage:
     """A short reply as sections, and as the fallback text.
 
     Short by construction: every field is clipped and lists stop at SKIPPED_SHOWN, so even fully

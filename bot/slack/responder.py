@@ -18,6 +18,7 @@ from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
 from bot.conversations import SlackUser
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore, record_not_found
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
@@ -81,6 +82,7 @@ class Responder:
         *,
         stream: bool = True,
         timeout: float = 180.0,
+        gaps: GapStore | None = None,
     ):
         self.web = web
         self.ledger = ledger
@@ -88,6 +90,7 @@ class Responder:
         self.feedback = feedback
         self.stream = stream
         self.timeout = timeout
+        self.gaps = gaps  # the questions the documents did not cover (bot.gaps)
         self.sign = WorkingSign(web, ledger)
 
     # -- the answer ------------------------------------------------------------------------------
@@ -126,6 +129,18 @@ class Responder:
             await self.feedback.record_answer(claim.id, claim.question, answer)
             await reply.finish(answer, feedback_id=claim.id)
             await self.ledger.finish(claim, "done")
+            if self.gaps is not None and answer.outcome == "not_found":
+                await record_not_found(
+                    self.gaps,
+                    claim.id,
+                    team=claim.team,
+                    channel=claim.channel,
+                    private=private,
+                    conversation=claim.conversation,
+                    user=claim.user,
+                    question=claim.question,
+                    searched=answer.searched,
+                )
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
                 "%s answered in %.2f s (%s, %d sources%s)",

@@ -26,6 +26,7 @@ import aiohttp
 
 from bot.answering import Answerer
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.settings import Settings
@@ -88,6 +89,7 @@ class AnswerWorker:
             FeedbackStore(self._engine),
             stream=settings.slack_streaming,
             timeout=settings.answer_timeout,
+            gaps=GapStore(self._engine),
         )
         self.dispatcher = Dispatcher(
             self.ledger,

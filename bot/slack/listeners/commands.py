@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.conversations import conversation_key
 from bot.ledger import Claim
+from bot.slack import gaps
 from bot.slack.mrkdwn import escape
 from bot.slack.render import SlackMessage, render_error, render_help, render_status, render_sync_report
 from bot.slack.web import SlackCallError
@@ -76,6 +77,9 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
         elif action == "sync":
             await ack(text=SYNC_STARTED)
             bot.spawn(_run_sync(bot, response_url))
+        elif action == "gaps":
+            await ack()
+            bot.spawn(gaps.report(bot, command, words[1:]))
         else:
             shown = render_help(bot.identity.user_id)
             if action != "help":

@@ -1,0 +1,54 @@
+"""The loop: gaps (questions the documents did not answer), what each answer searched, per-channel
+settings, saved answers from resolved threads.
+
+Revision ID: 0004_channel_loop
+Revises: 0001
+Create Date: 2026-12-05
+
+Like 0001, each table (and the new column) is created only when missing: a store's own
+``create_all`` may have made it first.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_channel_loop"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def _missing(name: str) -> bool:
+    return not sa.inspect(op.get_bind()).has_table(name)
+
+
+def _has_column(table: str, column: str) -> bool:
+    return any(c["name"] == column for c in sa.inspect(op.get_bind()).get_columns(table))
+
+
+def upgrade() -> None:
+    if not _has_column("answers", "searched"):
+        with op.batch_alter_table("answers") as batch:
+            batch.add_column(sa.Column("searched", sa.JSON, nullable=True))
+    if _missing("gaps"):
+        op.create_table(
+            "gaps",
+            sa.Column("gap_id", sa.String(300), primary_key=True),
+            sa.Column("kind", sa.String(16), nullable=False),
+            sa.Column("team", sa.String(32), nullable=False),
+            sa.Column("channel", sa.String(32), nullable=False),
+            sa.Column("private", sa.Boolean, nullable=False),
+            sa.Column("conversation", sa.String(200), nullable=False),
+            sa.Column("user_id", sa.String(32), nullable=False),
+            sa.Column("question", sa.Text, nullable=False),
+            sa.Column("searched", sa.JSON, nullable=False),
+            sa.Column("created_at", sa.Float, nullable=False),
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("gaps")
+    with op.batch_alter_table("answers") as batch:
+        batch.drop_column("searched")
