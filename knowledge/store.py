@@ -94,8 +94,10 @@ LITE_LOCKED = (
 
 # Access tokens ("workspace", "channel:C123"), document ids and chunk ids all fit this.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
-_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id"})
+_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id", "folder"})
 _FILTER_OPS = frozenset({"==", "in", "not in"})
+# A top-level folder's name, as a channel's settings name it (no quotes, backslashes or control characters).
+SAFE_FOLDER = re.compile(r"^[\w .,&()+@#'%\-]{1,200}$")
 
 
 def check_value(field: str, value: object) -> str:
@@ -103,6 +105,18 @@ def check_value(field: str, value: object) -> str:
     if not isinstance(value, str) or not SAFE_VALUE.fullmatch(value):
         raise ValueError(f"invalid {field} {value!r}: expected 1-200 characters of A-Z a-z 0-9 _ . : -")
     return value
+
+
+def _folder_condition(folders: Sequence[str]) -> str:
+    """Folder documents (the ones without a link: Slack files and saved threads link to Slack) under
+    one of the top-level ``folders``; every document with a link passes."""
+    patterns = []
+    for name in folders:
+        if not isinstance(name, str) or not SAFE_FOLDER.fullmatch(name):
+            raise ValueError(f"invalid folder {name!r}")
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns.append(f"doc_path like {_literal(escaped + '/%')}")
+    return "(" + " or ".join(['url != ""', *patterns]) + ")"
 
 
 def _literal(value: str) -> str:
@@ -124,6 +138,11 @@ def render_filter(
     for field, op, value in conditions:
         if field not in _FILTER_FIELDS or op not in _FILTER_OPS:
             raise ValueError(f"unsupported filter condition {field} {op}")
+        if field == "folder":  # LIKE patterns: always literals, escaped (no template carries a pattern)
+            if op != "in" or isinstance(value, str):
+                raise ValueError("folder takes `in` and a list of folder names")
+            parts.append(_folder_condition(value))
+            continue
         if op == "==":
             if not isinstance(value, str):
                 raise ValueError(f"{field} == needs one value")
@@ -329,6 +348,10 @@ class ChunkStore:
         if not 1 <= k <= 1000:
             raise ValueError(f"k must be between 1 and 1000, got {k}")
         conditions: list[tuple[str, str, str | Sequence[str]]] = [("access", "in", list(scope.tokens))]
+        if scope.folders is not None:  # a channel's settings: inside the filter, never after the search
+            conditions.append(("folder", "in", list(scope.folders)))
+        if scope.exclude_docs:
+            conditions.append(("doc_id", "not in", list(scope.exclude_docs)))
         if doc_ids is not None:
             conditions.append(("doc_id", "in", list(doc_ids)))
         expr, params = render_filter(conditions, templates=self._templates)  # validates before anything

@@ -33,6 +33,12 @@ SCOPES = {
     "users.conversations": {"channels:read", "groups:read", "im:read", "mpim:read"},
     "files.info": {"files:read"},
     "files.list": {"files:read"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.getPermalink": set(),
+    "views.open": set(),
+    "usergroups.list": {"usergroups:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
 }
 # Each message.* subscription needs the history scope of its kind of conversation.
 EVENT_SCOPES = {

@@ -90,6 +90,7 @@ from bot.localslack.events import (
     reaction_event,
     slash_command_form,
     url_verification,
+    view_submission_payload,
 )
 from bot.localslack.responses import ResponsePost, ResponseUrls
 from bot.localslack.socket_mode import SocketModeServer
@@ -616,6 +617,24 @@ class SlackEmulator:
             value=value,
         )
         return await self.deliver("interactive", payload)
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals the app opened (views.open), oldest first."""
+        return list(self.workspace.views.values())
+
+    async def user_submits_view(
+        self, view_id: str, values: dict[str, Any] | None = None, *, user: str = "U_ALICE"
+    ) -> Ack:
+        """A person presses a modal's submit button: ``view_submission`` (see ``view_submission_payload``
+        for ``values``). The ack may carry ``response_action`` (``errors`` keeps the modal open)."""
+        view = self.workspace.views[view_id]
+        payload = view_submission_payload(
+            self.workspace, user=user, view=view, values=values or {}, trigger_id=self.web_api.issue_trigger()
+        )
+        ack = await self.deliver("interactive", payload)
+        if ack.ok and not (ack.body or {}).get("response_action"):
+            self.workspace.views.pop(view_id, None)  # closed
+        return ack
 
     # -- echoes of the app's own messages ----------------------------------------------------------
 

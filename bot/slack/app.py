@@ -22,6 +22,7 @@ from typing import Any, Literal
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
+from bot.channel_config import ChannelConfigStore
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger, new_owner
@@ -127,6 +128,7 @@ class SlackBot:
         self.ledger: Ledger
         self.feedback: FeedbackStore
         self.gaps: GapStore
+        self.channels: ChannelConfigStore
         self.worker: AnswerWorker
         self.app: AsyncApp
 
@@ -146,6 +148,7 @@ class SlackBot:
         self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
         self.feedback = FeedbackStore(self.engine)
         self.gaps = GapStore(self.engine)
+        self.channels = ChannelConfigStore(self.engine)
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)

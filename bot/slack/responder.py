@@ -16,6 +16,7 @@ from typing import Protocol
 
 from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
+from bot.channel_config import ChannelScopes
 from bot.conversations import SlackUser
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore, record_not_found
@@ -83,6 +84,7 @@ class Responder:
         stream: bool = True,
         timeout: float = 180.0,
         gaps: GapStore | None = None,
+        channels: ChannelScopes | None = None,
     ):
         self.web = web
         self.ledger = ledger
@@ -91,6 +93,7 @@ class Responder:
         self.stream = stream
         self.timeout = timeout
         self.gaps = gaps  # the questions the documents did not cover (bot.gaps)
+        self.channels = channels  # per-channel settings (bot.channel_config)
         self.sign = WorkingSign(web, ledger)
 
     # -- the answer ------------------------------------------------------------------------------
@@ -112,6 +115,8 @@ class Responder:
             user = SlackUser(claim.user, await self.web.user_name(claim.user))
             private = await self.web.is_private(claim.channel, claim.context.get("channel_type"))
             scope = AccessScope.for_channel(claim.channel, private=private)
+            if self.channels is not None:  # the channel's settings narrow it, inside Milvus
+                scope = await self.channels.narrow(claim.team, claim.channel, scope)
             await reply.open()
             answer = await asyncio.wait_for(
                 self.answerer.answer(
