@@ -78,6 +78,7 @@ from bot.localslack.events import (
     assistant_thread_started_event,
     block_actions_payload,
     envelope,
+    ephemeral_actions_payload,
     file_change_event,
     file_deleted_event,
     file_shared_event,
@@ -615,6 +616,23 @@ class SlackEmulator:
             response_url=target.url,
             trigger_id=self.web_api.issue_trigger(),
             value=value,
+        )
+        return await self.deliver("interactive", payload)
+
+    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
+        """The person an ephemeral message was shown to presses one of its buttons."""
+        element, block_id = find_action(ephemeral, action_id)
+        target = self.responses.issue(
+            "action", channel=ephemeral.channel, user=ephemeral.user, thread_ts=ephemeral.thread_ts
+        )
+        payload = ephemeral_actions_payload(
+            self.workspace,
+            user=ephemeral.user,
+            ephemeral=ephemeral,
+            action=element,
+            block_id=block_id,
+            response_url=target.url,
+            trigger_id=self.web_api.issue_trigger(),
         )
         return await self.deliver("interactive", payload)
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.localslack.workspace import Channel, File, Message, Workspace
+from bot.localslack.workspace import Channel, Ephemeral, File, Message, Workspace
 
 ACK_TIMEOUT = 3.0  # Slack waits this long for an acknowledgement before it counts a delivery as failed
 _event_ids = itertools.count(1)
@@ -295,6 +295,53 @@ def block_actions_payload(
     }
 
 
+def ephemeral_actions_payload(
+    ws: Workspace,
+    *,
+    user: str,
+    ephemeral: Ephemeral,
+    action: dict[str, Any],
+    block_id: str,
+    response_url: str,
+    trigger_id: str,
+) -> dict[str, Any]:
+    """``block_actions`` for a button in an ephemeral message: the container says ``is_ephemeral`` and
+    Slack sends no copy of the message (the app never stored one)."""
+    person = ws.user(user)
+    channel = ws.channel(ephemeral.channel)
+    act: dict[str, Any] = {
+        "action_id": action.get("action_id"),
+        "block_id": block_id,
+        "type": action.get("type"),
+        "action_ts": f"{time.time():.6f}",
+        "text": action.get("text"),
+        "value": action.get("value"),
+    }
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": ephemeral.ts,
+        "channel_id": channel.id,
+        "is_ephemeral": True,
+    }
+    if ephemeral.thread_ts:
+        container["thread_ts"] = ephemeral.thread_ts
+    return {
+        "type": "block_actions",
+        "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
+        "api_app_id": ws.app_id,
+        "token": "verification-token-unused",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": ws.team_id, "domain": ws.domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel.id, "name": "directmessage" if channel.is_dm else channel.name},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [act],
+    }
+
+
 def view_submission_payload(
     ws: Workspace, *, user: str, view: dict[str, Any], values: dict[str, Any], trigger_id: str
 ) -> dict[str, Any]:
@@ -363,7 +410,7 @@ def _element_state(element: dict[str, Any], chosen: Any) -> dict[str, Any]:
     return state
 
 
-def find_action(message: Message, action_id: str) -> tuple[dict[str, Any], str]:
+def find_action(message: Message | Ephemeral, action_id: str) -> tuple[dict[str, Any], str]:
     """The interactive element ``action_id`` in a message's blocks, and its block_id."""
     for i, block in enumerate(message.blocks or []):
         elements = list(block.get("elements") or []) if block.get("type") == "actions" else []

@@ -33,10 +33,10 @@ class SchemaBehind(Exception):
 
 def target_metadata() -> list[MetaData]:
     """The tables as the code declares them; the migrations must produce exactly these."""
-    from bot import feedback, gaps, ledger
+    from bot import channel_config, feedback, gaps, ledger
     from knowledge import manifest
 
-    return [manifest.metadata, ledger.metadata, feedback.metadata, gaps.metadata]
+    return [manifest.metadata, ledger.metadata, feedback.metadata, gaps.metadata, channel_config.metadata]
 
 
 def _config(database_url: str) -> Config:

@@ -46,9 +46,23 @@ def upgrade() -> None:
             sa.Column("searched", sa.JSON, nullable=False),
             sa.Column("created_at", sa.Float, nullable=False),
         )
+    if _missing("channel_configs"):
+        op.create_table(
+            "channel_configs",
+            sa.Column("team", sa.String(32), primary_key=True),
+            sa.Column("channel", sa.String(32), primary_key=True),
+            sa.Column("folders", sa.JSON, nullable=True),
+            sa.Column("other_channel_files", sa.Boolean, nullable=False),
+            sa.Column("follow_ups", sa.String(16), nullable=False),
+            sa.Column("experts", sa.JSON, nullable=False),
+            sa.Column("expert_group", sa.String(32), nullable=True),
+            sa.Column("updated_by", sa.String(32), nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False),
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("channel_configs")
     op.drop_table("gaps")
     with op.batch_alter_table("answers") as batch:
         batch.drop_column("searched")
