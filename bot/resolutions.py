@@ -131,7 +131,7 @@ class ResolutionStore:
         await self.create()
         now = time.time()
         resolution = replace(resolution, created_at=resolution.created_at or now, updated_at=now)
-        values = {k: getattr(resolution, k) for k in saved_answers.c.keys() if k != "key"}
+        values = {c.name: getattr(resolution, c.name) for c in saved_answers.columns if c.name != "key"}
         values["key"] = resolution.key
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(saved_answers).values(**values)

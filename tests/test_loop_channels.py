@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bot.channel_config import ChannelConfig, ChannelConfigStore
-from bot.localslack.emulator import SlackEmulator
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
 from knowledge.slack_files import SOURCE
 from knowledge.store import render_filter
 from knowledge.types import AccessScope, Chunk
+from localslack.emulator import SlackEmulator
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import analyst_saw, make_settings, manifest_events, script_team, serving

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.freshness import updated_ago
-from bot.localslack.emulator import SlackEmulator
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
+from localslack.emulator import SlackEmulator
 from tests.emulators.openai import ModelRequest, ModelServer
 from tests.test_slack_app import WRITER, make_settings, manifest_events, script_team, serving
 

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 
 from bot.gaps import Gap, group_by_topic, parse_since
-from bot.localslack.emulator import SlackEmulator
 from bot.metrics import REGISTRY
 from bot.slack.app import SlackBot
 from knowledge.base import KnowledgeBase
+from localslack.emulator import SlackEmulator
 from tests.emulators.openai import ModelRequest, ModelServer
 from tests.test_slack_app import cite_first, kb, make_settings, manifest_events, script_team, serving
 
