@@ -189,6 +189,20 @@ class ChannelScopes:
         return config is None or config.follow_ups == "always"
 
 
+def list_channels(database_url: str) -> list[ChannelConfig]:
+    """``threadwise channels``: every configured channel."""
+    from knowledge.database import make_async_engine
+
+    async def read() -> list[ChannelConfig]:
+        engine = make_async_engine(database_url)
+        try:
+            return await ChannelConfigStore(engine).all()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def _public_slack_files(knowledge: KnowledgeBase) -> dict[str, str]:
     """file id -> document id of every Slack file indexed for the whole workspace."""
     return {
@@ -206,6 +220,7 @@ __all__ = [
     "FollowUps",
     "channel_configs",
     "folder_names",
+    "list_channels",
     "metadata",
     "narrowed_scope",
 ]

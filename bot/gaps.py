@@ -266,6 +266,22 @@ def _topic(group: list[Gap], questions: list[str]) -> Topic:
     )
 
 
+def list_topics(
+    database_url: str, embed: Embed, *, since: float | None = None, channel: str | None = None
+) -> list[Topic]:
+    """``threadwise gaps``: every gap (private conversations' too: the operator sees all), by topic."""
+    from knowledge.database import make_async_engine
+
+    async def read() -> list[Gap]:
+        engine = make_async_engine(database_url)
+        try:
+            return await GapStore(engine).list(since=since, channel=channel)
+        finally:
+            await engine.dispose()
+
+    return group_by_topic(asyncio.run(read()), embed)
+
+
 def topics_text(topics: list[Topic], *, limit: int = 30) -> str:
     """Plain text for the command line."""
     if not topics:
@@ -295,6 +311,7 @@ __all__ = [
     "Topic",
     "gaps",
     "group_by_topic",
+    "list_topics",
     "metadata",
     "parse_since",
     "record_not_found",

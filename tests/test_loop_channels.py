@@ -222,3 +222,25 @@ def test_the_modal_round_trips_its_settings():
         "always",
         ("U1",),
     )
+
+
+def test_the_command_line_lists_the_configured_channels(sqlite_url: str, monkeypatch, capsys):
+    from bot.cli import main
+
+    async def seed() -> None:
+        engine = make_async_engine(sqlite_url)
+        await ChannelConfigStore(engine).put(
+            ChannelConfig("T1", "C1", folders=("people",), other_channel_files=False, expert_group="S1")
+        )
+        await engine.dispose()
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    assert main(["channels"]) == 0
+    assert "No channel has its own settings" in capsys.readouterr().out
+    asyncio.run(seed())
+    assert main(["channels", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["channel"], listed["folders"], listed["other_channel_files"]) == ("C1", ["people"], False)
+    assert main(["channels"]) == 0
+    shown = capsys.readouterr().out
+    assert "folders: people" in shown and "files from other public channels: left out" in shown

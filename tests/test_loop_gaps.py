@@ -5,6 +5,8 @@ asked, and counted on /metrics (the real Bolt app, the local Slack workspace, th
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import pytest
 
@@ -147,3 +149,45 @@ def test_since_reads_days_hours_and_weeks():
     assert parse_since("2w") == 14 * 86400 and parse_since("7") == 7 * 86400
     with pytest.raises(ValueError, match="30d"):
         parse_since("a month")
+
+
+def test_the_operator_lists_every_gap_by_topic_from_the_command_line(
+    sqlite_url: str, tmp_path, monkeypatch, capsys
+):
+    from bot.cli import main
+    from bot.gaps import GapStore
+    from knowledge.database import make_async_engine
+
+    async def seed() -> None:
+        engine = make_async_engine(sqlite_url)
+        store = GapStore(engine)
+        now = time.time()
+        for i, (question, channel, private) in enumerate(
+            [
+                ("where do I park my bike at the office?", "C_GENERAL", False),
+                ("is there bike parking at the office?", "C_PRIVATE", True),
+                ("what is the guest wifi password?", "C_GENERAL", False),
+            ]
+        ):
+            await store.record(
+                f"a{i}", Gap("not_found", "T1", channel, private, "c", "U1", question, [], now)
+            )
+        await store.record(
+            "old", Gap("not_found", "T1", "C_GENERAL", False, "c", "U1", "old one", [], now - 90 * 86400)
+        )
+        await engine.dispose()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("MILVUS_URI", str(tmp_path / "milvus.db"))
+    assert main(["gaps", "--json"]) == 0
+    topics = json.loads(capsys.readouterr().out)
+    assert [(t["count"], t["channels"]) for t in topics] == [
+        (2, ["C_GENERAL", "C_PRIVATE"]),
+        (1, ["C_GENERAL"]),
+    ]
+    assert main(["gaps", "--since", "365d", "--channel", "C_GENERAL"]) == 0
+    shown = capsys.readouterr().out
+    assert "old one" in shown and "wifi" in shown and "1 not found" in shown
+    assert main(["gaps", "--since", "a while"]) == 1
+    assert "30d" in capsys.readouterr().err
