@@ -32,8 +32,10 @@ from bot.freshness import updated_ago
 from bot.slack.mrkdwn import escape, slack_len, split_text, to_mrkdwn
 
 __all__ = [
+    "ASK_EXPERT",
     "MARKDOWN_TEXT_LIMIT",
     "MAX_BLOCKS",
+    "RESOLVED",
     "SECTION_TEXT_LIMIT",
     "SLACK_TEXT_LIMIT",
     "SlackMessage",
@@ -63,6 +65,8 @@ MARKDOWN_TEXT_LIMIT = 12_000  # markdown_text arguments and streamed markdown ch
 
 FEEDBACK_UP = "feedback_up"
 FEEDBACK_DOWN = "feedback_down"
+RESOLVED = "thread_resolved"  # the asker marks the thread resolved: a Q&A is proposed from it
+ASK_EXPERT = "ask_expert"  # mentions the channel's experts in the thread
 SKIPPED_SHOWN = 20
 
 OUTCOME_NOTES = {
@@ -184,7 +188,12 @@ def _source_line(source: Source) -> str:
 def _feedback(feedback_id: str) -> _Part:
     if not isinstance(feedback_id, str) or not feedback_id or len(feedback_id) > BUTTON_VALUE_LIMIT:
         raise ValueError(f"feedback_id must be a non-empty string of at most {BUTTON_VALUE_LIMIT} characters")
-    buttons = [("👍 Helpful", FEEDBACK_UP), ("👎 Not helpful", FEEDBACK_DOWN)]
+    buttons = [
+        ("👍 Helpful", FEEDBACK_UP),
+        ("👎 Not helpful", FEEDBACK_DOWN),
+        ("✅ Resolved", RESOLVED),
+        ("🙋 Ask an expert", ASK_EXPERT),
+    ]
     block = {
         "type": "actions",
         "elements": [
@@ -303,8 +312,11 @@ def render_help(bot_user_id: str | None = None) -> SlackMessage:
             "• `/kb status` — documents and chunks indexed, the last sync, files skipped.",
             "• `/kb sync` — sync the document folders now.",
             "• `/kb gaps [30d]` — the questions the documents did not answer, grouped by topic.",
+            "• `/kb config` — this channel's folders, files, follow-ups and experts (admins).",
+            "• `/kb forget <link>` — stop using the answer saved from that thread.",
             "• `/kb help` — this message.",
-            "Rate an answer with 👍 Helpful / 👎 Not helpful under it.",
+            "Rate an answer with 👍 Helpful / 👎 Not helpful under it; when a thread is settled, "
+            "mark it ✅ Resolved and I keep the answer for next time; 🙋 Ask an expert calls a person.",
         ]
     )
     return text_message(text)

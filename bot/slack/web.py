@@ -208,6 +208,15 @@ class SlackWeb:
         data = await self.call("conversations.replies", read=True, channel=channel, ts=ts, limit=limit)
         return list(data.get("messages") or [])
 
+    async def channel_name(self, channel: str) -> str:
+        """A channel's name ("" for a DM, or when Slack will not say)."""
+        try:
+            data = await self.call("conversations.info", read=True, channel=channel)
+        except SlackCallError:
+            return ""
+        info = data.get("channel") or {}
+        return "" if info.get("is_im") else str(info.get("name") or "")
+
     async def permalink(self, channel: str, ts: str) -> str:
         data = await self.call("chat.getPermalink", read=True, channel=channel, message_ts=ts)
         return str(data.get("permalink") or "")

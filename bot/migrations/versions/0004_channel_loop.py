@@ -59,9 +59,37 @@ def upgrade() -> None:
             sa.Column("updated_by", sa.String(32), nullable=False),
             sa.Column("updated_at", sa.Float, nullable=False),
         )
+    if _missing("saved_answers"):
+        op.create_table(
+            "saved_answers",
+            sa.Column("key", sa.String(120), primary_key=True),
+            sa.Column("team", sa.String(32), nullable=False),
+            sa.Column("channel", sa.String(32), nullable=False),
+            sa.Column("channel_name", sa.String(200), nullable=False),
+            sa.Column("thread_ts", sa.String(32), nullable=False),
+            sa.Column("private", sa.Boolean, nullable=False),
+            sa.Column("asker", sa.String(32), nullable=False),
+            sa.Column("question", sa.Text, nullable=False),
+            sa.Column("answer", sa.Text, nullable=False),
+            sa.Column("answered_by", sa.String(200), nullable=False),
+            sa.Column("permalink", sa.String(1000), nullable=False),
+            sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("created_at", sa.Float, nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False),
+        )
+    if _missing("expert_calls"):
+        op.create_table(
+            "expert_calls",
+            sa.Column("key", sa.String(120), primary_key=True),
+            sa.Column("called_by", sa.String(32), nullable=False),
+            sa.Column("experts", sa.JSON, nullable=False),
+            sa.Column("called_at", sa.Float, nullable=False),
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("expert_calls")
+    op.drop_table("saved_answers")
     op.drop_table("channel_configs")
     op.drop_table("gaps")
     with op.batch_alter_table("answers") as batch:

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.conversations import conversation_key
 from bot.ledger import Claim
-from bot.slack import channel_settings, gaps
+from bot.slack import channel_settings, gaps, resolved
 from bot.slack.mrkdwn import escape
 from bot.slack.render import (
     SlackMessage,
@@ -86,6 +86,9 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
             bot.spawn(_run_sync(bot, response_url))
         elif action == "config":
             await channel_settings.open_modal(bot, ack, command)
+        elif action == "forget":
+            await ack()
+            bot.spawn(resolved.forget(bot, command, words[1:]))
         elif action == "gaps":
             await ack()
             bot.spawn(gaps.report(bot, command, words[1:]))
