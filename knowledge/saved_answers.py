@@ -86,12 +86,27 @@ def remove_saved(kb: KnowledgeBase, key: str) -> bool:
     doc_id = document_id(key)
     if kb.manifest.get(doc_id) is None:
         return False
-    kb.manifest.set_status([doc_id], "deleting")
+    _drop(kb, [doc_id])
+    return True
+
+
+def keep_only(kb: KnowledgeBase, keys: list[str]) -> int:
+    """Remove every saved Q&A but ``keys`` (an index that should mirror the saved list); how many went."""
+    wanted = {document_id(key) for key in keys}
+    doomed = [doc_id for doc_id in saved_documents(kb) if doc_id not in wanted]
+    _drop(kb, doomed)
+    return len(doomed)
+
+
+def _drop(kb: KnowledgeBase, doc_ids: list[str]) -> None:
+    """Out of Milvus, then out of the manifest (a kill in between leaves "deleting" rows to redo)."""
+    if not doc_ids:
+        return
+    kb.manifest.set_status(doc_ids, "deleting")
     store = kb.store
     store.open()
-    store.delete_documents([doc_id])
-    kb.manifest.remove([doc_id])
-    return True
+    store.delete_documents(doc_ids)
+    kb.manifest.remove(doc_ids)
 
 
 def saved_documents(kb: KnowledgeBase) -> dict[str, DocumentRow]:
@@ -120,4 +135,4 @@ def _row(
     )
 
 
-__all__ = ["SOURCE", "SavedQA", "document_id", "index_saved", "remove_saved", "saved_documents"]
+__all__ = ["SOURCE", "SavedQA", "document_id", "index_saved", "keep_only", "remove_saved", "saved_documents"]

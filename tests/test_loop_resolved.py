@@ -8,18 +8,25 @@ team, Milvus Lite)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.channel_config import ChannelConfig
+from bot.cli import main
 from bot.feedback_export import export_feedback
+from bot.resolutions import Resolution, ResolutionStore
+from bot.settings import load_settings
 from bot.slack.app import SlackBot
 from knowledge.base import KnowledgeBase
-from knowledge.saved_answers import SOURCE, remove_saved
+from knowledge.database import make_async_engine
+from knowledge.saved_answers import SOURCE, index_saved, remove_saved
 from knowledge.types import AccessScope
 from localslack.emulator import SlackEmulator
+from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import analyst_saw, kb, make_settings, manifest_events, script_team, serving
 
@@ -222,3 +229,51 @@ async def test_ask_an_expert_calls_the_channels_experts_once_and_their_reply_fee
         (reply,) = await slack.wait_for_reply("C_PRIVATE", private.ts, timeout=20)
         await slack.user_clicks("C_PRIVATE", reply.ts, "ask_expert")
         await slack.wait_for(lambda: any("No experts are set" in e.text for e in slack.ephemerals("U_ALICE")))
+
+
+def test_saved_answers_are_listed_by_status_and_join_an_evaluation(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    write_corpus(tmp_path / "docs")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps({"question": "how many vacation days do I get", "relevant": ["people/vacation.md"]}) + "\n"
+    )
+    entry = Resolution(
+        team="T_TEAM",
+        channel="C_GENERAL",
+        channel_name="general",
+        thread_ts="1764892800.000100",
+        private=False,
+        asker="U_ALICE",
+        question="How do I get a parking permit for the garage?",
+        answer="Facilities issue garage parking permits on Mondays.",
+        answered_by="<@U_BOB>",
+        permalink="https://threadwise-test.slack.com/archives/C_GENERAL/p1764892800000100",
+        state="saved",
+    )
+
+    async def seed() -> None:
+        engine = make_async_engine(sqlite_url)
+        await ResolutionStore(engine).put(entry)
+        await engine.dispose()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("MILVUS_URI", str(tmp_path / "milvus.db"))
+    monkeypatch.setenv("THREADWISE_DOCS", str(tmp_path / "docs"))
+    serving_kb = KnowledgeBase(load_settings().knowledge())
+    index_saved(serving_kb, entry.as_document())
+    serving_kb.close()
+
+    assert main(["status"]) == 0
+    shown = capsys.readouterr().out
+    assert "saved answers (1):" in shown and "#general thread, 2025-12-05 (workspace)" in shown
+
+    args = ["eval", "--docs", str(tmp_path / "docs"), "--questions", str(questions), "--modes", "bm25"]
+    assert main([*args, "--saved", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["bm25"]
+    assert report["questions"] == 2 and report["by_kind"]["saved_answer"]["questions"] == 1
+    assert report["by_kind"]["saved_answer"]["recall@5"] == 1.0
+    assert main([*args, "--json"]) == 0  # without --saved, the labelled set alone
+    assert json.loads(capsys.readouterr().out)["bm25"]["questions"] == 1

@@ -32,7 +32,7 @@ from bot.slack.channel_settings import is_admin
 from bot.slack.experts import called_in
 from bot.slack.mrkdwn import escape
 from bot.slack.web import SlackCallError
-from knowledge.saved_answers import index_saved, remove_saved
+from knowledge.saved_answers import document_id, index_saved, keep_only, remove_saved, saved_documents
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot
@@ -368,6 +368,20 @@ async def on_deleted(bot: SlackBot, body: dict[str, Any], event: dict[str, Any])
     if resolution is not None and resolution.state == "saved":
         await remove(bot, resolution)
         log.info("the first message of %s was deleted: its saved answer is removed", resolution.key)
+
+
+async def reconcile(bot: SlackBot) -> None:
+    """At start: every saved answer is in the index, and nothing else is (a ``sync --rebuild`` empties
+    the collection; a kill between the database and the index leaves one behind)."""
+    try:
+        entries = await bot.resolutions.list("saved")
+        known = await asyncio.to_thread(saved_documents, bot.knowledge)
+        await asyncio.to_thread(keep_only, bot.knowledge, [entry.key for entry in entries])
+        for entry in entries:
+            if document_id(entry.key) not in known:
+                await asyncio.to_thread(index_saved, bot.knowledge, entry.as_document())
+    except Exception as exc:
+        log.error("could not reconcile the saved answers with the index: %s", exc)
 
 
 async def _respond(bot: SlackBot, response_url: str | None, text: str) -> None:

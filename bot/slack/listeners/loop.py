@@ -19,6 +19,8 @@ VIEWS = (channel_settings.CALLBACK_ID, resolved.EDIT_VIEW)
 
 
 def register(app: AsyncApp, bot: SlackBot) -> None:
+    bot.spawn(resolved.reconcile(bot))  # saved answers back in the index after a rebuild
+
     @app.view(channel_settings.CALLBACK_ID)
     async def on_settings(ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         await channel_settings.on_submission(bot, ack, body, view)
