@@ -59,8 +59,8 @@ class ExpertCalls:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         values = {"key": key, "called_by": called_by, "experts": list(experts), "called_at": time.time()}
         statement = dialect.insert(expert_calls).values(**values).on_conflict_do_nothing()
-        async with self.engine.begin() as conn:
-            added = (await conn.execute(statement)).rowcount
+        async with self.engine.begin() as conn:  # RETURNING: psycopg's rowcount here is -1
+            added = (await conn.execute(statement.returning(expert_calls.c.key))).first() is not None
         return ExpertCall(key, called_by, experts, values["called_at"]) if added else None
 
     async def cancel(self, key: str) -> None:

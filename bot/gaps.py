@@ -120,9 +120,8 @@ class GapStore:
         values = asdict(gap) | {"gap_id": gap_id[:300], "user_id": gap.user}
         del values["user"]
         statement = self._dialect().insert(gaps).values(**values).on_conflict_do_nothing()
-        async with self.engine.begin() as conn:
-            result = await conn.execute(statement)
-        added = bool(result.rowcount)
+        async with self.engine.begin() as conn:  # RETURNING: psycopg's rowcount here is -1
+            added = (await conn.execute(statement.returning(gaps.c.gap_id))).first() is not None
         if added:
             observe_gap(gap.kind)
         return added
