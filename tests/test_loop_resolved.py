@@ -53,6 +53,15 @@ def proposals(slack: SlackEmulator, user: str = "U_ALICE") -> list:
     return [e for e in slack.ephemerals(user) if e.blocks and "Save this as an answer" in e.text]
 
 
+def with_buttons(slack: SlackEmulator, channel: str, thread_ts: str) -> list:
+    """The app's finished replies in a thread, once their buttons are there."""
+    return [
+        m
+        for m in slack.bot_messages(channel, thread_ts)
+        if not m.streaming and any(b.get("type") == "actions" for b in m.blocks or [])
+    ]
+
+
 async def settle(bot: SlackBot) -> None:
     await asyncio.sleep(0.2)
     await bot.wait_idle(timeout=30)
@@ -226,7 +235,7 @@ async def test_ask_an_expert_calls_the_channels_experts_once_and_their_reply_fee
 
         # No experts set: the button says how to get some.
         private = await slack.user_says("C_PRIVATE", "who approves hotfixes?")
-        (reply,) = await slack.wait_for_reply("C_PRIVATE", private.ts, timeout=20)
+        (reply,) = await slack.wait_for(lambda: with_buttons(slack, "C_PRIVATE", private.ts), timeout=20)
         await slack.user_clicks("C_PRIVATE", reply.ts, "ask_expert")
         await slack.wait_for(lambda: any("No experts are set" in e.text for e in slack.ephemerals("U_ALICE")))
 
