@@ -87,6 +87,8 @@ async def test_a_resolved_thread_becomes_an_answer_found_and_cited_where_it_may_
 
         # Someone else's ✅ is just an emoji; the asker's ✅ on the answer proposes a Q&A to them only.
         await slack.user_reacts("C_GENERAL", answer.ts, "white_check_mark", user="U_BOB")
+        lunch = await slack.user_says("C_GENERAL", "lunch anyone?", mention=False)
+        await slack.user_reacts("C_GENERAL", lunch.message.ts, "white_check_mark")
         await slack.user_reacts("C_GENERAL", answer.ts, "white_check_mark", user="U_ALICE")
         (proposal,) = await slack.wait_for(lambda: proposals(slack), timeout=20)
         assert proposals(slack, "U_BOB") == []
@@ -94,6 +96,8 @@ async def test_a_resolved_thread_becomes_an_answer_found_and_cited_where_it_may_
         assert "How do I get a parking permit?" in proposal.text and "<@U_BOB>" in proposal.text
         assert f"#general thread, {today}" in proposal.text
         (drafted,) = drafts.requests
+        # Only the asker's ✅ on the bot's thread read the thread from Slack; the other ✅ cost nothing.
+        assert len(slack.calls("conversations.replies")) == 1
         assert BOB_SAYS in drafted.transcript and QUESTION in drafted.transcript  # the model saw the thread
 
         await slack.user_clicks_ephemeral(proposal, "resolution_save")

@@ -66,6 +66,22 @@ async def asker_of(bot: SlackBot, team: str, channel: str, thread_ts: str) -> tu
     return (row.user_id, row.question) if row is not None else None
 
 
+async def thread_of(bot: SlackBot, team: str, channel: str, ts: str) -> str | None:
+    """The thread a question or an answer of the bot's belongs to (from the ledger, no Slack call);
+    None for any other message."""
+    statement = (
+        select(claims.c.ts, claims.c.thread_ts)
+        .where(claims.c.team == team, claims.c.channel == channel)
+        .where((claims.c.ts == ts) | (claims.c.reply_ts == ts))
+        .limit(1)
+    )
+    async with bot.engine.connect() as conn:
+        row = (await conn.execute(statement)).first()
+    if row is not None:
+        return row.thread_ts or row.ts
+    return ts if await asker_of(bot, team, channel, ts) else None  # the thread's first message
+
+
 # --- marking a thread resolved -------------------------------------------------------------------
 
 
@@ -75,15 +91,11 @@ async def on_reaction(bot: SlackBot, body: dict[str, Any], event: dict[str, Any]
     if event.get("reaction") != RESOLVED_EMOJI or item.get("type") != "message":
         return
     channel, ts = item.get("channel") or "", item.get("ts") or ""
-    try:
-        messages = await bot.web.replies(channel, ts)
-    except SlackCallError:
-        return  # logged by SlackWeb
-    if not messages:
-        return
-    thread_ts = messages[0].get("thread_ts") or messages[0]["ts"]
     team = body.get("team_id") or ""
-    await resolve(bot, team, channel, thread_ts, event.get("user") or "", messages=messages)
+    thread_ts = await thread_of(bot, team, channel, ts)
+    if thread_ts is None:
+        return  # a ✅ on a message the bot had nothing to do with: an emoji, nothing more
+    await resolve(bot, team, channel, thread_ts, event.get("user") or "")
 
 
 async def on_resolved_click(bot: SlackBot, body: dict[str, Any]) -> None:
