@@ -47,9 +47,8 @@ class Settings(BaseSettings):
     writer_model: str | None = _env("THREADWISE_WRITER_MODEL", default=None)
     history_turns: int = _env("THREADWISE_HISTORY_TURNS", default=6, ge=0, le=100)
     model_timeout: float = _env("THREADWISE_MODEL_TIMEOUT", default=60, gt=0)
-    # Retries of one model request on 429/5xx/connection errors, with backoff, within a time budget.
+    # Retries of one model request on 429/5xx/connection errors (the OpenAI SDK's, honouring Retry-After).
     model_retries: int = _env("THREADWISE_MODEL_RETRIES", default=3, ge=0, le=10)
-    model_retry_budget: float = _env("THREADWISE_MODEL_RETRY_BUDGET", default=30, gt=0)
     # "search": reply with the best passages and their sources, no model (also the case without one).
     answer_mode: Literal["team", "search"] = _env("THREADWISE_ANSWER_MODE", default="team")
 

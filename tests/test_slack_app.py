@@ -36,10 +36,9 @@ from localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
 from localslack.workspace import Message
 from tests.corpus import write_corpus
 from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall
+from tests.team_script import ANALYST, API_KEY, LEADER, WRITER
 
 ROOT = Path(__file__).resolve().parents[1]
-LEADER, ANALYST, WRITER = "leader-model", "analyst-model", "writer-model"
-API_KEY = "sk-threadwise-test-0123456789abcdef"
 PRIVATE_FACT = "The Falcon launch code word is BLUE-HERON-42."
 VPN_QUESTION = "how do I reset my VPN password?"
 BUTTONS = ["feedback_up", "feedback_down", "thread_resolved", "ask_expert"]  # under every answer

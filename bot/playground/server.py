@@ -145,7 +145,7 @@ class Playground:
         await bolt_site.start()
         slack.request_url = f"http://127.0.0.1:{bolt.addresses[0][1]}{EVENTS_PATH}"
         # The panel's view of each answer (the worker builds its answerer when it starts).
-        bot.worker.answerer.on_answer = self.answers.record
+        bot.worker.answerer.add_listener(self.answers.record)
 
     # -- the page's API ----------------------------------------------------------------------------
 
