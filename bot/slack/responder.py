@@ -115,9 +115,9 @@ class Responder:
             user = SlackUser(claim.user, await self.web.user_name(claim.user))
             private = await self.web.is_private(claim.channel, claim.context.get("channel_type"))
             scope = AccessScope.for_channel(claim.channel, private=private)
+            await reply.open()
             if self.channels is not None:  # the channel's settings narrow it, inside Milvus
                 scope = await self.channels.narrow(claim.team, claim.channel, scope)
-            await reply.open()
             answer = await asyncio.wait_for(
                 self.answerer.answer(
                     claim.question,
