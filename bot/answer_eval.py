@@ -70,6 +70,7 @@ def run_eval(
     questions: Path | None = None,
     modes: Sequence[SearchMode] = SEARCH_MODES,
     answers: bool = False,
+    saved: bool = False,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Index the docs into the evaluation's own collection, score retrieval, and answers if asked."""
@@ -77,6 +78,10 @@ def run_eval(
         raise ModelNotConfigured(NEEDS_MODEL)  # before any indexing: fail in a second, not a minute
     with EvalRun(settings.knowledge(), docs=docs, questions_file=questions) as run:
         sync, warnings = run.index(progress)
+        if saved:  # answers saved from resolved Slack threads join the labelled set
+            from bot.saved_eval import add_saved_answers
+
+            add_saved_answers(settings, run)
         report: dict[str, Any] = run.retrieval(modes, progress)
         if answers:
             report["answers"] = asyncio.run(evaluate_answers(settings, run, progress))

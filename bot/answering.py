@@ -24,6 +24,7 @@ from bot.answer import Answer, Outcome
 from bot.citations import build_sources
 from bot.contract import OnText, VisibleText, not_found_text
 from bot.conversations import ConversationStore, SlackUser, check_conversation_key
+from bot.freshness import dated
 from bot.retrieval import PASSAGES_SHOWN, SEARCH_K, Retrieval, format_passages, passages_text
 from bot.settings import Settings
 from bot.team import model_client, model_server, route_agno_logging
@@ -164,7 +165,7 @@ class Answerer:
         await visible.close()  # the last on_text, outside the answer's own time
         answer = Answer(
             text=final.text,
-            sources=build_sources(final.cited, retrieval.chunks),
+            sources=dated(build_sources(final.cited, retrieval.chunks), retrieval.updated),
             conversation=conversation,
             outcome=final.outcome,
             stripped_citations=final.stripped,
@@ -211,7 +212,7 @@ class Answerer:
         total = round(time.perf_counter() - started, 4)
         answer = Answer(
             text=text,
-            sources=build_sources([n for n, _ in numbered], retrieval.chunks),
+            sources=dated(build_sources([n for n, _ in numbered], retrieval.chunks), retrieval.updated),
             conversation=conversation,
             outcome=outcome if numbered else "not_found",
             searched=list(retrieval.queries),

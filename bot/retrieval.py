@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from bot.citations import snippet
+from bot.freshness import iso_date
 from knowledge.base import KnowledgeBase
 from knowledge.errors import KnowledgeError
+from knowledge.freshness import document_dates
 from knowledge.types import SEARCH_MODES, AccessScope, Chunk
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class Retrieval:
         self.seconds = 0.0
         self.failures: list[str] = []
         self.hits: list[dict] = []  # every hit of every search, for Answer.retrieved
+        self.updated: dict[str, str] = {}  # chunk_id -> its document's last change (ISO date)
 
     async def search(self, query: str, mode: str = "hybrid") -> str:
         query = " ".join(str(query or "").split())
@@ -48,9 +51,7 @@ class Retrieval:
         self.queries.append(query if mode == "hybrid" else f"{query} ({mode})")
         started = time.perf_counter()
         try:
-            hits = await asyncio.to_thread(
-                self._knowledge.search, query, k=self._k, mode=mode, scope=self._scope
-            )
+            hits = await asyncio.to_thread(self._dated_search, query, mode)
         except Exception as exc:  # a tool never breaks the run; a failed search is remembered
             self.failures.append(
                 str(exc) if isinstance(exc, KnowledgeError) else f"{type(exc).__name__}: {exc}"
@@ -70,7 +71,20 @@ class Retrieval:
                 self.chunks[n] = hit.chunk
             numbered.append((n, hit.chunk))
             self.hits.append({"n": n, "query": query, "mode": mode, "rank": hit.rank, "score": hit.score})
-        return format_passages(query, mode, numbered)
+        return format_passages(query, mode, numbered, self.updated)
+
+    def _dated_search(self, query: str, mode: str) -> list:
+        """The search, and the last change of each document found (from the manifest)."""
+        hits = self._knowledge.search(query, k=self._k, mode=mode, scope=self._scope)
+        try:
+            dates = document_dates(self._knowledge.manifest, {hit.chunk.doc_id for hit in hits})
+        except Exception as exc:  # a date helps the writer; it is never a reason to fail the search
+            log.warning("no document dates for %r: %s", query, exc)
+            dates = {}
+        for hit in hits:
+            if hit.chunk.doc_id in dates:
+                self.updated[hit.chunk.chunk_id] = iso_date(dates[hit.chunk.doc_id])
+        return hits
 
     def retrieved(self, cited: tuple[int, ...] = ()) -> list[dict]:
         """Each hit with its chunk and whether the final text cites it (by the retrieval's [n])."""
@@ -105,8 +119,13 @@ class Retrieval:
         return search_documents
 
 
-def format_passages(query: str, mode: str, numbered: list[tuple[int, Chunk]]) -> str:
-    """Search results as delimited, escaped quotations: a passage cannot close its own tag."""
+def format_passages(
+    query: str, mode: str, numbered: list[tuple[int, Chunk]], updated: dict[str, str] | None = None
+) -> str:
+    """Search results as delimited, escaped quotations: a passage cannot close its own tag.
+
+    Each passage carries its document's last change (``updated``), so the writer can tell which of
+    two disagreeing passages is newer."""
     q = html.escape(query)
     if not numbered:
         return (
@@ -123,6 +142,8 @@ def format_passages(query: str, mode: str, numbered: list[tuple[int, Chunk]]) ->
             attributes += f' section="{html.escape(chunk.heading)}"'
         if chunk.page:
             attributes += f' page="{chunk.page}"'
+        if (updated or {}).get(chunk.chunk_id):
+            attributes += f' updated="{html.escape(updated[chunk.chunk_id])}"'
         lines.append(f"<passage {attributes}>\n{html.escape(chunk.text, quote=False)}\n</passage>")
     return "\n".join(lines)
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     agentos_key: SecretStr | None = _env("THREADWISE_AGENTOS_KEY", default=None)
     agentos_port: int = _env("THREADWISE_AGENTOS_PORT", default=7777, ge=1, le=65535)
 
+    # The loop (issue 15): who may run /kb config, besides the workspace's admins and owners.
+    admins: Annotated[list[str], NoDecode] = _env("THREADWISE_ADMINS", default_factory=list)
+
     # Logging
     log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
     log_format: Literal["text", "json"] = _env("THREADWISE_LOG_FORMAT", default="text")
@@ -92,6 +95,13 @@ class Settings(BaseSettings):
     def _split_docs(cls, value: object) -> object:
         if isinstance(value, str):
             return [Path(part.strip()).expanduser() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("openai_base_url", "embedding_model", mode="before")

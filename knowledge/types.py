@@ -63,9 +63,16 @@ class Hit:
 
 @dataclass(frozen=True)
 class AccessScope:
-    """What one conversation may see: the access tokens a search is filtered to, inside Milvus."""
+    """What one conversation may see: the access tokens a search is filtered to, inside Milvus.
+
+    A channel's settings narrow it further, also inside Milvus: ``folders`` keeps only the folder
+    documents under those top-level folders (None: all; documents with a link, such as Slack files,
+    are not folder documents), and ``exclude_docs`` leaves documents out by id.
+    """
 
     tokens: tuple[str, ...] = (WORKSPACE,)
+    folders: tuple[str, ...] | None = None
+    exclude_docs: tuple[str, ...] = ()
 
     @classmethod
     def workspace(cls) -> AccessScope:

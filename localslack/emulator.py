@@ -80,6 +80,7 @@ from localslack.events import (
     channel_shared_event,
     channel_unshared_event,
     envelope,
+    ephemeral_actions_payload,
     file_change_event,
     file_deleted_event,
     file_shared_event,
@@ -93,6 +94,7 @@ from localslack.events import (
     reaction_event,
     slash_command_form,
     url_verification,
+    view_submission_payload,
 )
 from localslack.responses import ResponsePost, ResponseUrls
 from localslack.socket_mode import SocketModeServer
@@ -683,6 +685,41 @@ class SlackEmulator:
             value=value,
         )
         return await self.deliver("interactive", payload)
+
+    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
+        """The person an ephemeral message was shown to presses one of its buttons."""
+        element, block_id = find_action(ephemeral, action_id)
+        target = self.responses.issue(
+            "action", channel=ephemeral.channel, user=ephemeral.user, thread_ts=ephemeral.thread_ts
+        )
+        payload = ephemeral_actions_payload(
+            self.workspace,
+            user=ephemeral.user,
+            ephemeral=ephemeral,
+            action=element,
+            block_id=block_id,
+            response_url=target.url,
+            trigger_id=self.web_api.issue_trigger(),
+        )
+        return await self.deliver("interactive", payload)
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals the app opened (views.open), oldest first."""
+        return list(self.workspace.views.values())
+
+    async def user_submits_view(
+        self, view_id: str, values: dict[str, Any] | None = None, *, user: str = "U_ALICE"
+    ) -> Ack:
+        """A person presses a modal's submit button: ``view_submission`` (see ``view_submission_payload``
+        for ``values``). The ack may carry ``response_action`` (``errors`` keeps the modal open)."""
+        view = self.workspace.views[view_id]
+        payload = view_submission_payload(
+            self.workspace, user=user, view=view, values=values or {}, trigger_id=self.web_api.issue_trigger()
+        )
+        ack = await self.deliver("interactive", payload)
+        if ack.ok and not (ack.body or {}).get("response_action"):
+            self.workspace.views.pop(view_id, None)  # closed
+        return ack
 
     # -- echoes of the app's own messages ----------------------------------------------------------
 

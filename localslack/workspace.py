@@ -54,6 +54,8 @@ class User:
     # Guests: a multi-channel guest is "restricted", a single-channel guest "ultra restricted".
     is_restricted: bool = False
     is_ultra_restricted: bool = False
+    is_admin: bool = False  # a workspace admin (users.info), e.g. for an app's admin-only settings
+    is_owner: bool = False
 
     def to_api(self) -> dict[str, Any]:
         """The ``user`` object of users.info."""
@@ -79,14 +81,50 @@ class User:
             "tz_label": self.tz,
             "tz_offset": 0,
             "profile": profile,
-            "is_admin": False,
-            "is_owner": False,
+            "is_admin": self.is_admin or self.is_owner,  # Slack marks owners as admins too
+            "is_owner": self.is_owner,
             "is_restricted": self.is_restricted or self.is_ultra_restricted,
             "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1700000000,
         }
+
+
+@dataclass
+class UserGroup:
+    """A user group (``@handle``), mentioned as ``<!subteam^ID>``."""
+
+    id: str
+    handle: str
+    name: str
+    team_id: str
+    users: list[str] = field(default_factory=list)
+
+    def to_api(self, *, include_users: bool = False) -> dict[str, Any]:
+        """The object usergroups.list returns."""
+        group: dict[str, Any] = {
+            "id": self.id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": self.name,
+            "description": "",
+            "handle": self.handle,
+            "is_external": False,
+            "date_create": 1700000000,
+            "date_update": 1700000000,
+            "date_delete": 0,
+            "auto_type": None,
+            "created_by": "",
+            "updated_by": "",
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
+            "user_count": len(self.users),
+        }
+        if include_users:
+            group["users"] = list(self.users)
+        return group
 
 
 @dataclass
@@ -398,6 +436,7 @@ class Workspace:
         self.assistant_threads: dict[tuple[str, str], AssistantThread] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.user_groups: dict[str, UserGroup] = {}
         self._listeners: list[Callable[[Change], None]] = []
         self._last_ts = 0.0
         self._ids = itertools.count(1)
@@ -481,6 +520,15 @@ class Workspace:
         self.messages.setdefault(channel_id, [])
         self._notify(Change("channel_added", channel=channel_id))
         return channel
+
+    def add_user_group(
+        self, group_id: str, handle: str, users: Iterable[str], name: str | None = None
+    ) -> UserGroup:
+        for user in users:
+            self.user(user)
+        group = UserGroup(group_id, handle, name or handle.title(), self.team_id, list(users))
+        self.user_groups[group_id] = group
+        return group
 
     def user(self, user_id: str) -> User:
         try:

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from bot.server import EVENTS_PATH
+from bot.slack import resolved
 from bot.slack.app import listened_actions, listened_commands, listened_events
-from bot.slack.render import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.slack.render import ASK_EXPERT, FEEDBACK_DOWN, FEEDBACK_UP, RESOLVED
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
@@ -39,6 +40,12 @@ SCOPES = {
     "users.conversations": {"channels:read", "groups:read", "im:read", "mpim:read"},
     "files.info": {"files:read"},
     "files.list": {"files:read"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.getPermalink": set(),
+    "views.open": set(),
+    "usergroups.list": {"usergroups:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "conversations.replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
 }
 # Each message.* subscription needs the history scope of its kind of conversation.
 EVENT_SCOPES = {
@@ -58,6 +65,7 @@ EVENT_SCOPES = {
     "channel_shared": {"channels:read"},
     "channel_unshared": {"channels:read"},
     "member_joined_channel": {"channels:read"},
+    "reaction_added": {"reactions:read"},
 }
 
 
@@ -90,7 +98,8 @@ def test_slash_commands_and_interactivity_point_at_the_one_request_url():
     assert {c["url"] for c in commands} == {url}
     assert all(c["description"] and c.get("usage_hint") for c in commands)
     assert MANIFEST["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
-    assert listened_actions() == {FEEDBACK_UP, FEEDBACK_DOWN}  # the buttons render.py draws
+    # The buttons render.py draws under an answer, and those of a resolved thread's proposal.
+    assert listened_actions() == {FEEDBACK_UP, FEEDBACK_DOWN, RESOLVED, ASK_EXPERT, *resolved.ACTIONS}
 
 
 def test_the_scopes_cover_every_method_and_event_and_nothing_is_left_unexplained():

@@ -39,7 +39,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {args.out}: no folder {args.out.parent}")
     if args.answers:
         route_agno_logging(None if args.verbose else logging.CRITICAL + 1)
-    run = partial(run_eval, settings, docs=args.docs, questions=args.questions, modes=args.modes)
+    run = partial(
+        run_eval, settings, docs=args.docs, questions=args.questions, modes=args.modes, saved=args.saved
+    )
     try:
         if args.json or not err.is_terminal:
             result = run(answers=args.answers)
@@ -219,6 +221,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--answers", action="store_true", help="also answer every question with the team (needs a model)"
+    )
+    p.add_argument(
+        "--saved",
+        action="store_true",
+        help="also ask the questions of the answers saved from resolved Slack threads (kind saved_answer)",
     )
     p.add_argument(
         "--json", action="store_true", help="print the report (or, with --compare, the changes) as JSON"

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from bot.cli.output import err, open_knowledge, out, print_sync
 from bot.settings import Settings
+from knowledge.saved_answers import saved_documents
 from knowledge.types import SEARCH_MODES, Status
 
 
@@ -80,12 +81,18 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     kb = open_knowledge(settings)
     try:
         status = kb.status()
+        saved = sorted(saved_documents(kb).values(), key=lambda row: -int(row.mtime_ns))
     finally:
         kb.close()
     if args.json:
-        print(json.dumps(status.to_dict(), indent=2, default=str))
+        listed = [{"title": row.title, "thread": row.location, "access": row.access} for row in saved]
+        print(json.dumps(status.to_dict() | {"saved_answers": listed}, indent=2, default=str))
     else:
         _print_status(status)
+        if saved:  # answers saved from resolved Slack threads (documents of their own, not files)
+            out.print(f"saved answers ({len(saved)}):")
+            for row in saved:
+                out.print(f"  {row.title} ({row.access}): {row.location}", markup=False)
     return 0
 
 

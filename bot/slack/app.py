@@ -22,13 +22,17 @@ from typing import Any, Literal
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
+from bot.channel_config import ChannelConfigStore
+from bot.experts import ExpertCalls
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger, new_owner
 from bot.metrics import count_slack_request
+from bot.resolutions import ResolutionStore
 from bot.settings import Settings, SettingsError
 from bot.slack.audience import Audiences
 from bot.slack.intake import BotUser
-from bot.slack.listeners import SURFACES, assistant, audience, commands, feedback, files, mention, message
+from bot.slack.listeners import SURFACES, assistant, audience, commands, feedback, files, loop, mention, message
 from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
 from bot.slack.worker import AnswerWorker
 from knowledge.base import KnowledgeBase
@@ -70,7 +74,7 @@ def require_slack(settings: Settings, mode: Mode) -> None:
 def listened_events() -> set[str]:
     """The bot events the app handles, in the manifest's names (message.* per kind of conversation)."""
     events = set(mention.EVENTS) | set(assistant.EVENTS) | set(message.SUBSCRIPTIONS)
-    return events | set(files.SUBSCRIPTIONS) | set(audience.SUBSCRIPTIONS)
+    return events | set(files.SUBSCRIPTIONS) | set(audience.SUBSCRIPTIONS) | set(loop.EVENTS)
 
 
 def listened_commands() -> set[str]:
@@ -78,7 +82,7 @@ def listened_commands() -> set[str]:
 
 
 def listened_actions() -> set[str]:
-    return set(feedback.ACTIONS)
+    return set(feedback.ACTIONS) | set(loop.ACTIONS)
 
 
 class _ClientGiven(logging.Filter):
@@ -126,6 +130,10 @@ class SlackBot:
         self.identity: BotIdentity
         self.ledger: Ledger
         self.feedback: FeedbackStore
+        self.gaps: GapStore
+        self.channels: ChannelConfigStore
+        self.resolutions: ResolutionStore
+        self.expert_calls: ExpertCalls
         self.worker: AnswerWorker
         self.app: AsyncApp
 
@@ -144,6 +152,10 @@ class SlackBot:
         self.engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
         self.feedback = FeedbackStore(self.engine)
+        self.gaps = GapStore(self.engine)
+        self.channels = ChannelConfigStore(self.engine)
+        self.resolutions = ResolutionStore(self.engine)
+        self.expert_calls = ExpertCalls(self.engine)
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +50,20 @@ def _is_dm(event: dict[str, Any]) -> bool:
 
 
 class Intake:
-    def __init__(self, ledger: Ledger, me: BotUser, *, allow_bots: bool = False, dm_gap_seconds: float = 0.0):
+    def __init__(
+        self,
+        ledger: Ledger,
+        me: BotUser,
+        *,
+        allow_bots: bool = False,
+        dm_gap_seconds: float = 0.0,
+        follow_ups: Callable[[str, str], Awaitable[bool]] | None = None,
+    ):
         self.ledger = ledger
         self.me = me
         self.allow_bots = allow_bots
         self.dm_gap_seconds = dm_gap_seconds
+        self.follow_ups = follow_ups  # (team, channel) -> whether un-mentioned thread replies are answered
 
     def ignored(self, event: dict[str, Any]) -> str | None:
         """Why a message event is not a person speaking to anyone (None: it is)."""
@@ -96,7 +106,11 @@ class Intake:
             kind = "dm"
         elif mentioned:
             kind = "mention"
-        elif in_thread and await self.ledger.answered(conversation):
+        elif (
+            in_thread
+            and await self.ledger.answered(conversation)
+            and (self.follow_ups is None or await self.follow_ups(team, channel))
+        ):
             kind = "message"  # a follow-up in a thread the bot was called in
         else:
             return None

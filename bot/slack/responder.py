@@ -16,8 +16,10 @@ from typing import Protocol
 
 from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
+from bot.channel_config import ChannelScopes
 from bot.conversations import SlackUser
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore, record_not_found
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
@@ -83,6 +85,8 @@ class Responder:
         stream: bool = True,
         timeout: float = 180.0,
         audiences: Audiences | None = None,
+        gaps: GapStore | None = None,
+        channels: ChannelScopes | None = None,
     ):
         self.web = web
         self.audiences = audiences or Audiences()
@@ -91,6 +95,8 @@ class Responder:
         self.feedback = feedback
         self.stream = stream
         self.timeout = timeout
+        self.gaps = gaps  # the questions the documents did not cover (bot.gaps)
+        self.channels = channels  # per-channel settings (bot.channel_config)
         self.sign = WorkingSign(web, ledger)
 
     # -- the answer ------------------------------------------------------------------------------
@@ -127,6 +133,8 @@ class Responder:
                 return
             scope = access.scope
             await reply.open()
+            if self.channels is not None:  # the channel's settings narrow it, inside Milvus
+                scope = await self.channels.narrow(claim.team, claim.channel, scope)
             answer = await asyncio.wait_for(
                 self.answerer.answer(
                     claim.question,
@@ -143,6 +151,18 @@ class Responder:
             await self.feedback.record_answer(claim.id, claim.question, answer)
             await reply.finish(answer, feedback_id=claim.id)
             await self.ledger.finish(claim, "done")
+            if self.gaps is not None and answer.outcome == "not_found":
+                await record_not_found(
+                    self.gaps,
+                    claim.id,
+                    team=claim.team,
+                    channel=claim.channel,
+                    private=private,
+                    conversation=claim.conversation,
+                    user=claim.user,
+                    question=claim.question,
+                    searched=answer.searched,
+                )
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
                 "%s answered in %.2f s (%s, %d sources%s)",

@@ -164,6 +164,62 @@ class SlackWeb:
             log.warning("slack response_url failed: HTTP %s %s", response.status_code, response.body[:200])
             raise SlackCallError("response_url", f"http_{response.status_code}")
 
+    # -- the loop: settings, experts, resolved threads (issue 15) -------------------------------
+
+    async def post_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        blocks: Sequence[dict] | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A message only ``user`` sees, in ``channel`` (in the thread ``thread_ts``)."""
+        await self.call(
+            "chat.postEphemeral",
+            channel=channel,
+            user=user,
+            text=text,
+            blocks=list(blocks) if blocks else None,
+            thread_ts=thread_ts,
+        )
+
+    async def user_info(self, user: str) -> dict[str, Any]:
+        """The ``user`` object of users.info (admins and owners are marked there)."""
+        return (await self.call("users.info", read=True, user=user)).get("user") or {}
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal on a command's or a click's trigger; the view's id."""
+        data = await self.call("views.open", trigger_id=trigger_id, view=view)
+        return str((data.get("view") or {}).get("id") or "")
+
+    async def user_groups(self) -> list[dict[str, Any]]:
+        """The workspace's user groups (usergroups.list)."""
+        return list((await self.call("usergroups.list", read=True)).get("usergroups") or [])
+
+    async def group_members(self, group: str) -> list[str]:
+        """The user ids in a user group (usergroups.users.list)."""
+        return list((await self.call("usergroups.users.list", read=True, usergroup=group)).get("users") or [])
+
+    async def replies(self, channel: str, ts: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """A thread's messages, root first (conversations.replies; one page is enough for a Q&A)."""
+        data = await self.call("conversations.replies", read=True, channel=channel, ts=ts, limit=limit)
+        return list(data.get("messages") or [])
+
+    async def channel_name(self, channel: str) -> str:
+        """A channel's name ("" for a DM, or when Slack will not say)."""
+        try:
+            data = await self.call("conversations.info", read=True, channel=channel)
+        except SlackCallError:
+            return ""
+        info = data.get("channel") or {}
+        return "" if info.get("is_im") else str(info.get("name") or "")
+
+    async def permalink(self, channel: str, ts: str) -> str:
+        data = await self.call("chat.getPermalink", read=True, channel=channel, message_ts=ts)
+        return str(data.get("permalink") or "")
+
     # -- streaming -----------------------------------------------------------------------------
 
     async def start_stream(

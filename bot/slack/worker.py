@@ -25,11 +25,14 @@ from typing import Any
 import aiohttp
 
 from bot.answering import Answerer
+from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.settings import Settings
 from bot.slack.audience import Audiences
+from bot.slack.channel_settings import files_here
 from bot.slack.dispatch import Dispatcher
 from bot.slack.intake import BotUser, Intake
 from bot.slack.responder import Responder
@@ -91,6 +94,7 @@ class AnswerWorker:
         self._engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self._engine, lease=settings.claim_lease, owner=self.owner)
         self._answerer = Answerer(settings, self.knowledge)
+        channels = ChannelScopes(ChannelConfigStore(self._engine), self.knowledge, files_here(web))
         responder = Responder(
             web,
             self.ledger,
@@ -99,6 +103,8 @@ class AnswerWorker:
             stream=settings.slack_streaming,
             timeout=settings.answer_timeout,
             audiences=self.audiences,
+            gaps=GapStore(self._engine),
+            channels=channels,
         )
         self.dispatcher = Dispatcher(
             self.ledger,
@@ -111,6 +117,7 @@ class AnswerWorker:
             self.me,
             allow_bots=settings.slack_allow_bots,
             dm_gap_seconds=settings.dm_gap_minutes * 60,
+            follow_ups=channels.follow_ups,
         )
         await self.dispatcher.start()  # the first sweep resumes what a previous process left
 

@@ -189,6 +189,10 @@ class ChunkStore:
         (cosine similarity for dense, BM25 for bm25, the fused RRF score of ``knowledge.fusion`` for
         hybrid)."""
         conditions: list[tuple[str, str, str | Sequence[str]]] = [("access", "in", list(scope.tokens))]
+        if scope.folders is not None:  # a channel's settings: inside the filter, never after the search
+            conditions.append(("folder", "in", list(scope.folders)))
+        if scope.exclude_docs:
+            conditions.append(("doc_id", "not in", list(scope.exclude_docs)))
         if doc_ids is not None:
             conditions.append(("doc_id", "in", list(doc_ids)))
         expr = render_filter(conditions)  # validates before anything

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 # Access tokens ("workspace", "channel:C123"), document ids and chunk ids all fit this.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
-_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id"})
+_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id", "folder"})
 _FILTER_OPS = frozenset({"==", "in", "not in"})
+# A top-level folder's name, as a channel's settings name it (no quotes, backslashes or control characters).
+SAFE_FOLDER = re.compile(r"^[\w .,&()+@#'%\-]{1,200}$")
 
 
 def check_value(field: str, value: object) -> str:
@@ -21,6 +23,19 @@ def check_value(field: str, value: object) -> str:
     if not isinstance(value, str) or not SAFE_VALUE.fullmatch(value):
         raise ValueError(f"invalid {field} {value!r}: expected 1-200 characters of A-Z a-z 0-9 _ . : -")
     return value
+
+
+def folder_condition(folders: Sequence[str]) -> str:
+    """Folder documents (the ones without a link: Slack files and saved threads link to Slack) under
+    one of the top-level ``folders``, as LIKE prefixes with ``\\ % _`` escaped; every document with a
+    link passes. Always literals: no expression template carries a pattern."""
+    patterns = []
+    for name in folders:
+        if not isinstance(name, str) or not SAFE_FOLDER.fullmatch(name):
+            raise ValueError(f"invalid folder {name!r}")
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns.append(f"doc_path like {literal(escaped + '/%')}")
+    return "(" + " or ".join(['url != ""', *patterns]) + ")"
 
 
 def literal(value: str) -> str:
@@ -39,6 +54,11 @@ def render_filter(conditions: Sequence[tuple[str, str, str | Sequence[str]]]) ->
     for field, op, value in conditions:
         if field not in _FILTER_FIELDS or op not in _FILTER_OPS:
             raise ValueError(f"unsupported filter condition {field} {op}")
+        if field == "folder":  # a channel's folders (``AccessScope.folders``)
+            if op != "in" or isinstance(value, str):
+                raise ValueError("folder takes `in` and a list of folder names")
+            parts.append(folder_condition(value))
+            continue
         if op == "==":
             if not isinstance(value, str):
                 raise ValueError(f"{field} == needs one value")
