@@ -36,13 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import knowledge.store.schema as store_schema
 import knowledge.store.search as store_search
-from knowledge.answer_recall import ANSWER_KS, answer_recall
+from bot.answering import SEARCH_K as ANALYST_K
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
-from knowledge.embedders import LocalEmbedder
+from knowledge.embedders import make_embedder
 from knowledge.evaluation import (
+    ANSWER_KS,
     CHUNKS_FETCHED,
     LabelledQuestion,
+    fact_found,
     load_questions,
     mean_metrics,
     percentiles_ms,
@@ -53,7 +55,7 @@ from knowledge.evaluation import (
 from knowledge.passages import PassageSettings
 from knowledge.types import SEARCH_MODES, Chunk
 
-SEARCH_K = 6  # passages per analyst search (bot.answering.SEARCH_K)
+SEARCH_K = ANALYST_K  # passages per analyst search
 CHUNK_SIZES = (400, 800, 1200, 1600, 2400)
 CHUNK_OVERLAPS = (0, 150, 300)
 RRF_KS = (1, 5, 10, 20, 60, 100)
@@ -67,8 +69,8 @@ class Bench:
         self.workdir = workdir
         self.docs = (docs or shipped_handbook()).resolve()
         self.questions = load_questions(questions or self.docs / "questions.jsonl", self.docs)
-        self.embedder = LocalEmbedder()
         self.base = KnowledgeConfig(docs=(self.docs,), milvus_uri=str(workdir / "milvus.db"))
+        self.embedder = make_embedder(self.base)  # the product's default
         self._n = 0
 
     @contextmanager
@@ -212,9 +214,9 @@ Search = Callable[[str, int], list[Chunk]]  # (question, k) -> passages, best fi
 
 
 def score_system(search: Search, questions: list[LabelledQuestion], kinds: list[str]) -> list[object]:
-    """One table row: document metrics of a 50-passage search; answer recall@1/3/6 of the passages
-    of one search as the analyst runs it (k = 6) and @10 of a k = 10 search; answer@6 per kind; mean
-    characters in the first 6 passages (what the model reads); p50/p95 ms of a k = 6 search."""
+    """One table row: document metrics of a 50-passage search; answer recall@k of the passages of one
+    search as the analyst runs it (k = SEARCH_K), and of a k = 10 search for larger k; answer recall
+    per kind at SEARCH_K; mean characters the model reads from one search; p50/p95 ms of that search."""
     metrics, answers, by_kind = [], [], {kind: [] for kind in kinds}
     seconds, chars = [], []
     for q in questions:
@@ -225,14 +227,14 @@ def score_system(search: Search, questions: list[LabelledQuestion], kinds: list[
         seconds.append(time.perf_counter() - started)
         chars.append(sum(len(c.text) for c in first))
         if q.must_contain:
-            recall = answer_recall([c.text for c in first], q.must_contain, (1, 3, 6))
-            recall.update(answer_recall([c.text for c in search(q.question, 10)], q.must_contain, (10,)))
+            texts = [c.text for c in first]
+            recall = {k: float(fact_found(texts[:k], q.must_contain)) for k in ANSWER_KS if k <= SEARCH_K}
+            wider = [c.text for c in search(q.question, max(ANSWER_KS))]
+            recall |= {k: float(fact_found(wider[:k], q.must_contain)) for k in ANSWER_KS if k > SEARCH_K}
             answers.append(recall)
-            by_kind[q.kind].append(recall["answer_recall@6"])
+            by_kind[q.kind].append(float(fact_found(texts, q.must_contain)))
     means = mean_metrics(metrics)
-    answer_means = [
-        statistics.fmean(a[f"answer_recall@{k}"] for a in answers) if answers else math.nan for k in ANSWER_KS
-    ]
+    answer_means = [statistics.fmean(a[k] for a in answers) if answers else math.nan for k in ANSWER_KS]
     kind_means = [statistics.fmean(v) if v else math.nan for v in by_kind.values()]
     latency = percentiles_ms(seconds)
     return [
@@ -253,8 +255,8 @@ def score_header(kinds: list[str]) -> list[str]:
         "recall@10",
         "MRR",
         *(f"answer@{k}" for k in ANSWER_KS),
-        *(f"answer@6 {kind}" for kind in kinds),
-        "chars in 6",
+        *(f"answer@{SEARCH_K} {kind}" for kind in kinds),
+        f"chars in {SEARCH_K}",
         "p50 ms",
         "p95 ms",
     ]

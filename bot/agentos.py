@@ -15,10 +15,10 @@ How it is served, and why:
   acknowledges, so that acks stay fast while answers run elsewhere (``bot.slack.worker``); a team
   run started from AgentOS must not hold that loop either. In a thread, uvicorn also leaves the
   process's signal handlers alone: SIGTERM still reaches ``serve``, which stops AgentOS with the rest.
-- **The same team**: a ``TeamFactory`` builds ``bot.team.build_team`` per run, as ``Answerer`` does
-  per answer, with its own search tool bound to the workspace scope (only what every member of the
-  workspace may see; a run from AgentOS belongs to no channel) and the same citation contract as a
-  post-hook, so what it stores reads like a Slack answer.
+- **The same team**: a ``TeamFactory`` builds ``bot.team_run.team_for_scope`` per run, as
+  ``Answerer`` does per answer, bound to the workspace scope (only what every member of the
+  workspace may see; a run from AgentOS belongs to no channel) and under the same citation contract
+  as a post-hook, so what it stores reads like a Slack answer.
 - **The same sessions**: Agno's session store on ``DATABASE_URL`` (``open_session_db``), where the
   Slack app's conversations are; opened on AgentOS's loop, since a database engine belongs to one loop.
   AgentOS creates no tables of its own at start (``auto_provision_dbs=False``) and sends no telemetry.
@@ -37,10 +37,10 @@ from agno.factory.utils import RequestContext
 from agno.team import Team, TeamFactory
 from openai import AsyncOpenAI
 
-from bot.answering import Retrieval, _Contract, _Visible
 from bot.conversations import open_session_db
 from bot.settings import Settings, SettingsError
-from bot.team import TEAM_ID, build_team, model_client, route_agno_logging
+from bot.team import TEAM_ID, model_client, route_agno_logging
+from bot.team_run import team_for_scope
 from knowledge.base import KnowledgeBase
 from knowledge.types import AccessScope
 
@@ -77,15 +77,7 @@ def team_factory(
     """The bot's team for AgentOS: built per run, searching what the whole workspace may see."""
 
     def build(_context: RequestContext) -> Team:
-        retrieval = Retrieval(knowledge, AccessScope.workspace())
-        contract = _Contract(retrieval, _Visible(retrieval.chunks, None))
-        return build_team(
-            settings,
-            client=client,
-            search_tools=[retrieval.tool()],
-            db=db,
-            post_hooks=[contract.post_hook],
-        )
+        return team_for_scope(settings, knowledge, AccessScope.workspace(), client=client, db=db).team
 
     return TeamFactory(id=TEAM_ID, db=db, factory=build, name="threadwise", description=TEAM_DESCRIPTION)
 

@@ -18,6 +18,7 @@ class Source:
     snippet: str
     chunk_id: str
     url: str = ""
+    updated: str = ""  # the document's last change, ISO 8601 UTC ("" when unknown)
 
 
 @dataclass

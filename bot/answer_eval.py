@@ -9,6 +9,8 @@ Each answer is scored against its labelled question:
   chunk contains the cited sentence's claim, judged by word overlap (``claim_supported``);
 - citation recall: per answerable question, the share of its relevant documents cited;
 - not-found accuracy: the share of unanswerable questions answered "the documents don't cover this";
+- passage answer recall: the share of answerable questions with ``must_contain`` whose facts are in
+  the passages the analyst's searches returned, which is all the writer can quote;
 - latency per stage: the answer's own timings (leader, analyst, writer, retrieval, model, total...).
 """
 
@@ -31,7 +33,7 @@ from bot.citations import MARKER
 from bot.conversations import ConversationStore, new_conversation_key
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
-from knowledge.evaluation import EvalRun, LabelledQuestion, Progress
+from knowledge.evaluation import EvalRun, LabelledQuestion, Progress, fact_found
 from knowledge.store import STOP_WORDS
 from knowledge.types import SEARCH_MODES, Hit, SearchMode, SyncReport
 
@@ -68,6 +70,7 @@ def run_eval(
     questions: Path | None = None,
     modes: Sequence[SearchMode] = SEARCH_MODES,
     answers: bool = False,
+    saved: bool = False,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Index the docs into the evaluation's own collection, score retrieval, and answers if asked."""
@@ -75,6 +78,10 @@ def run_eval(
         raise ModelNotConfigured(NEEDS_MODEL)  # before any indexing: fail in a second, not a minute
     with EvalRun(settings.knowledge(), docs=docs, questions_file=questions) as run:
         sync, warnings = run.index(progress)
+        if saved:  # answers saved from resolved Slack threads join the labelled set
+            from bot.saved_eval import add_saved_answers
+
+            add_saved_answers(settings, run)
         report: dict[str, Any] = run.retrieval(modes, progress)
         if answers:
             report["answers"] = asyncio.run(evaluate_answers(settings, run, progress))
@@ -205,10 +212,13 @@ def score_answer(q: LabelledQuestion, answer: Answer, chunk_texts: Mapping[str, 
         "precise_citations": precise,
         "timings": answer.timings,
     }
+    result["passages"] = len({hit["chunk_id"] for hit in answer.retrieved})
     if q.answerable:
         result["citation_recall"] = len(cited_docs & relevant) / len(relevant)
         if q.must_contain:
             result["correct"] = all(_normalised(expected) in text for expected in q.must_contain)
+            seen = [chunk_texts.get(hit["chunk_id"], hit["snippet"]) for hit in answer.retrieved]
+            result["fact_in_passages"] = fact_found(seen, q.must_contain)
     else:
         result["not_found"] = answer.outcome == "not_found"
     return result
@@ -231,6 +241,10 @@ def summarise_answers(scored: Sequence[dict[str, Any]], failures: Sequence[dict[
         "citation_recall": mean([row["citation_recall"] for row in answerable]),
         "not_found_accuracy": mean([float(row["not_found"]) for row in scored if "not_found" in row]),
         "answerable_said_not_found": mean([float(row["outcome"] == "not_found") for row in answerable]),
+        "passage_answer_recall": mean(
+            [float(row["fact_in_passages"]) for row in scored if "fact_in_passages" in row]
+        ),
+        "passages_per_answer": mean([float(row["passages"]) for row in scored]),
         "questions": len(scored),
         "errors": len(failures),
         "latency_s": {

@@ -1,7 +1,9 @@
 """Conversations: their keys, who said what, and the Agno session store that keeps their history.
 
-A conversation is one Slack thread (``slack:{team}:{channel}:{thread_ts}``; a DM without a thread
-uses the channel). Its key is the Agno session id, and also the session's ``user_id``: Agno gives a
+A conversation is one Slack thread (``slack:{team}:{channel}:{thread_ts}``). A DM's top-level
+messages are a chat with no thread: they form one conversation until the DM has been quiet for
+THREADWISE_DM_GAP_MINUTES; the next message then starts a new one, keyed by its own ts
+(``slack:{team}:{channel}:dm-{ts}``), so a DM is not one session that grows forever. Its key is the Agno session id, and also the session's ``user_id``: Agno gives a
 session to the first user_id that writes it and shows its history to no one else, so the people in
 a thread are carried inside each turn (its text and metadata) instead.
 """
@@ -15,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agno.db.base import AsyncBaseDb
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.ledger import claims
 from knowledge.database import async_url, make_async_engine
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,31 @@ def conversation_key(team: str, channel: str, thread_ts: str | None = None) -> s
     if not all(parts):
         raise ValueError("a conversation needs a team and a channel")
     return check_conversation_key("slack:" + ":".join(parts))
+
+
+async def dm_conversation(engine: AsyncEngine, team: str, channel: str, ts: str, gap_seconds: float) -> str:
+    """The conversation of a top-level DM message: the previous one's, unless the DM was quiet longer
+    than ``gap_seconds`` (0: never), in which case this message starts a new conversation."""
+    if gap_seconds <= 0:
+        return conversation_key(team, channel)
+    # The latest earlier top-level DM message the bot took on (the claims' primary key orders by ts).
+    statement = (
+        select(claims.c.conversation, claims.c.sent_at)
+        .where(
+            claims.c.team == team,
+            claims.c.channel == channel,
+            claims.c.kind == "dm",
+            claims.c.thread_ts.is_(None),
+            claims.c.ts < ts,
+        )
+        .order_by(claims.c.ts.desc())
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        last = (await conn.execute(statement)).first()
+    if last is not None and float(ts) - last.sent_at <= gap_seconds:
+        return last.conversation
+    return conversation_key(team, channel, f"dm-{ts}")
 
 
 def new_conversation_key(prefix: str = "cli") -> str:

@@ -33,6 +33,7 @@ answers = Table(
     Column("sources", JSON, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("searched", JSON, nullable=True),  # the queries run for it: a 👎 becomes a gap with them
 )
 
 feedback = Table(
@@ -85,11 +86,12 @@ class FeedbackStore:
             "sources": [asdict(source) for source in answer.sources],
             "outcome": answer.outcome,
             "created_at": time.time(),
+            "searched": list(answer.searched),
         }
         statement = self._dialect().insert(answers).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=["answer_id"],
-            set_={k: statement.excluded[k] for k in ("question", "answer", "sources", "outcome")},
+            set_={k: statement.excluded[k] for k in ("question", "answer", "sources", "outcome", "searched")},
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement)
@@ -123,6 +125,12 @@ class FeedbackStore:
         return Feedback(
             answer_id, user, rating, row.conversation, row.question, row.answer, list(row.sources)
         )
+
+    async def searched(self, answer_id: str) -> list[str]:
+        """What was searched for an answer ([] when unknown)."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(answers.c.searched).where(answers.c.answer_id == answer_id))
+        return list(found or [])
 
     async def clicks(self, answer_id: str | None = None) -> list[Feedback]:
         statement = select(feedback).order_by(feedback.c.created_at)

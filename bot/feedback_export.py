@@ -3,7 +3,9 @@
 Plain export: one object per rating (question, answer, sources, rating, comment, who, when).
 ``labelled``: one object per rated question in ``threadwise eval``'s format, for review before it joins
 a question set: a helpful answer proposes the documents it cited as ``relevant``; a not-helpful one
-proposes none and says so in ``note``, for a person to fill in.
+proposes none and says so in ``note``, for a person to fill in. Each answer saved from a resolved
+thread follows as a question whose relevant document is the saved answer itself (kind
+``saved_answer``), so ``threadwise eval`` can check that such questions find it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.feedback import feedback
+from bot.resolutions import Resolution, ResolutionStore
 from bot.settings import Settings
 from knowledge.database import make_async_engine
 
@@ -28,6 +31,27 @@ async def _rows(database_url: str) -> list[Any]:
             return list((await conn.execute(select(feedback).order_by(feedback.c.created_at))).all())
     finally:
         await engine.dispose()
+
+
+async def _saved(database_url: str) -> list[Resolution]:
+    engine = make_async_engine(database_url)
+    try:
+        return await ResolutionStore(engine).list("saved")
+    finally:
+        await engine.dispose()
+
+
+def _saved_labelled(saved: list[Resolution]) -> Iterator[dict[str, Any]]:
+    """A Q&A saved from a resolved thread is a labelled question whose relevant document is itself."""
+    for entry in saved:
+        yield {
+            "question": entry.question,
+            "relevant": [entry.title],
+            "must_contain": [],
+            "kind": "saved_answer",
+            "answer": entry.answer,
+            "thread": entry.permalink,
+        }
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -67,7 +91,9 @@ def _labelled(rows: list[Any]) -> Iterator[dict[str, Any]]:
 
 def export_feedback(settings: Settings, *, labelled: bool = False) -> list[dict[str, Any]]:
     rows = asyncio.run(_rows(settings.database_url))
-    return list(_labelled(rows)) if labelled else [_plain(row) for row in rows]
+    if not labelled:
+        return [_plain(row) for row in rows]
+    return list(_labelled(rows)) + list(_saved_labelled(asyncio.run(_saved(settings.database_url))))
 
 
 def to_jsonl(items: list[dict[str, Any]]) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from bot import metrics
 from bot.settings import Settings
 from knowledge.base import redact_uri
+from knowledge.mass_delete import ALLOW_HINT
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot
@@ -22,8 +23,13 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 5.0
 
 
+class MassDeleteRefused(Exception):
+    """The last sync kept documents gone from their folder (knowledge.mass_delete)."""
+
+
 async def readiness(bot: SlackBot) -> dict[str, str]:
-    """``{"database": "ok", "milvus": "ok"}``, or the reason in place of ``ok`` for what does not answer."""
+    """``{"database": "ok", "milvus": "ok", "sync": "ok"}``, or the reason in place of ``ok`` for what does
+    not answer, or (``sync``) the last sync's refusal to remove most of a folder's documents."""
 
     async def database() -> None:
         async with bot.engine.connect() as conn:
@@ -32,15 +38,27 @@ async def readiness(bot: SlackBot) -> dict[str, str]:
     async def milvus() -> None:
         await asyncio.to_thread(bot.knowledge.ping)
 
+    async def sync() -> None:
+        # An empty or unmounted docs folder: the index is kept, but the operator has to look.
+        refused = await asyncio.to_thread(bot.knowledge.refused_deletions)
+        if refused:
+            raise MassDeleteRefused("; ".join(refused) + f"; {ALLOW_HINT}")
+
     checks: dict[str, str] = {}
-    for name, probe in (("database", database), ("milvus", milvus)):
+    for name, probe in (("database", database), ("milvus", milvus), ("sync", sync)):
+        if name == "sync" and checks["database"] != "ok":
+            checks[name] = "unknown: the database does not answer"  # the manifest lives there
+            continue
         try:
             await asyncio.wait_for(probe(), CHECK_TIMEOUT)
             checks[name] = "ok"
         except TimeoutError:
             checks[name] = f"no answer within {CHECK_TIMEOUT:g} s"
         except Exception as exc:
-            checks[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            checks[name] = (
+                first if isinstance(exc, MassDeleteRefused) else f"{type(exc).__name__}: {first}".strip()
+            )
     return checks
 
 

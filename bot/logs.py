@@ -9,12 +9,16 @@ fields, registered when a command starts), wherever they appear: message, argume
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import re
 import sys
+import threading
 import time
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
 
 from pydantic import SecretStr
@@ -121,9 +125,24 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, ensure_ascii=False))  # the context too (bind() takes anything)
 
 
+# Libraries that install their own handlers at import (pymilvus: "[ERROR][_log_rpc_error] …" on
+# stderr; agno: its own lines on stdout), imported first so that their loggers can be adopted.
+SELF_CONFIGURED = ("pymilvus", "agno.utils.log")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Replace the root handlers with one stderr handler in ``fmt``; quiet the chatty libraries."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Every log line of the process through one stderr handler in ``fmt``; quiet the chatty libraries.
+
+    The libraries' own handlers are removed so that their records reach ours; Python warnings and
+    uncaught exceptions (any thread) become records too. With ``json``, whatever else writes to
+    stderr (C libraries, prints) is turned into records as well (``bot.stderr_capture``).
+    """
+    stream = sys.stderr
+    if fmt == "json":
+        from bot.stderr_capture import capture_stderr
+
+        stream = capture_stderr()
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RedactSecrets())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -134,9 +153,42 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    _adopt_library_loggers()
+    logging.captureWarnings(True)  # warnings.warn(...) -> the "py.warnings" logger
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     noisy_loggers = ("aiohttp.access", "slack_sdk", "slack_bolt", "threadwise.bolt", "httpx", "apscheduler")
     for noisy in (*noisy_loggers, "faiss", "milvus_lite"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _adopt_library_loggers() -> None:
+    for module in SELF_CONFIGURED:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and (logger.handlers or not logger.propagate):
+            for own in list(logger.handlers):
+                logger.removeHandler(own)
+            logger.propagate = True
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    logging.getLogger("threadwise").critical("uncaught exception", exc_info=(kind, value, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread else "?"
+    logging.getLogger("threadwise").error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+    )
 
 
 __all__ = [

@@ -56,6 +56,20 @@ SLACK_API_ERRORS = Counter(
     ["method", "code"],
     registry=REGISTRY,
 )
+NOT_FOUND = Counter(
+    "threadwise_not_found_answers",
+    "Answers that said the documents don't cover the question (recorded as gaps)",
+    registry=REGISTRY,
+)
+NOT_HELPFUL = Counter(
+    "threadwise_not_helpful_ratings",
+    "👎 ratings of answers (recorded as gaps; a later 👍 by the same person does not uncount it)",
+    registry=REGISTRY,
+)
+
+
+def observe_gap(kind: str) -> None:
+    (NOT_FOUND if kind == "not_found" else NOT_HELPFUL).inc()
 
 
 def slack_request_type(body: Mapping[str, Any]) -> str:
@@ -145,6 +159,8 @@ __all__ = [
     "CONTENT_TYPE",
     "DUPLICATES_DROPPED",
     "EVENTS_RECEIVED",
+    "NOT_FOUND",
+    "NOT_HELPFUL",
     "REGISTRY",
     "SLACK_API_ERRORS",
     "STAGE_SECONDS",
@@ -152,6 +168,7 @@ __all__ = [
     "count_slack_request",
     "exposition",
     "observe_answer",
+    "observe_gap",
     "slack_api_error",
     "slack_request_type",
 ]

@@ -29,6 +29,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from bot.agentos import check_agentos_settings, start_agentos
 from bot.health import add_operations_routes
 from bot.logs import register_settings_secrets
+from bot.retention import schedule_pruning
 from bot.settings import Settings
 from bot.slack.app import SlackBot, require_slack
 from knowledge.scheduler import start_sync_scheduler
@@ -57,7 +58,7 @@ def build_web_app(bot: SlackBot) -> web.Application:
 async def running_bot(settings: Settings) -> AsyncIterator[SlackBot]:
     """A started bot with the periodic sync beside it; stopped on the way out."""
     bot = await SlackBot(settings).start()
-    scheduler = start_sync_scheduler(bot.knowledge, settings.sync_minutes)
+    scheduler = schedule_pruning(start_sync_scheduler(bot.knowledge, settings.sync_minutes), settings)
     try:
         yield bot
     finally:

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         "MILVUS_COLLECTION", default="threadwise", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
     )
     database_url: str = _env("DATABASE_URL", default="sqlite:///./data/threadwise.db")
-    embedder: Literal["local", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
+    embedder: Literal["local", "wordllama", "openai"] = _env("THREADWISE_EMBEDDER", default="local")
     embedding_model: str | None = _env("THREADWISE_EMBEDDING_MODEL", default=None)
     openai_api_key: SecretStr | None = _env("OPENAI_API_KEY", default=None)
     openai_base_url: str | None = _env("OPENAI_BASE_URL", default=None)
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     passage_neighbours: int = _env("THREADWISE_PASSAGE_NEIGHBOURS", default=1, ge=0, le=3)
     passage_fold: int = _env("THREADWISE_PASSAGE_FOLD", default=2, ge=0, le=4)
     passage_dedup: float = _env("THREADWISE_PASSAGE_DEDUP", default=0.8, gt=0, le=1)
+    # Off: a sync refuses to remove more than half of a folder's documents (an unmounted volume).
+    allow_mass_delete: bool = _env("THREADWISE_ALLOW_MASS_DELETE", default=False)
 
     # The agent team (issue 4)
     model: str = _env("THREADWISE_MODEL", default="gpt-4o-mini")
@@ -52,9 +54,8 @@ class Settings(BaseSettings):
     writer_model: str | None = _env("THREADWISE_WRITER_MODEL", default=None)
     history_turns: int = _env("THREADWISE_HISTORY_TURNS", default=6, ge=0, le=100)
     model_timeout: float = _env("THREADWISE_MODEL_TIMEOUT", default=60, gt=0)
-    # Retries of one model request on 429/5xx/connection errors, with backoff, within a time budget.
+    # Retries of one model request on 429/5xx/connection errors (the OpenAI SDK's, honouring Retry-After).
     model_retries: int = _env("THREADWISE_MODEL_RETRIES", default=3, ge=0, le=10)
-    model_retry_budget: float = _env("THREADWISE_MODEL_RETRY_BUDGET", default=30, gt=0)
     # "search": reply with the best passages and their sources, no model (also the case without one).
     answer_mode: Literal["team", "search"] = _env("THREADWISE_ANSWER_MODE", default="team")
 
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)
+    # A DM's top-level messages start a new conversation after this long without one (0: never).
+    dm_gap_minutes: float = _env("THREADWISE_DM_GAP_MINUTES", default=240, ge=0)
+    # Claims, answers and conversation histories older than this are deleted (0: kept forever);
+    # feedback (the 👍/👎 with its question and answer) is kept.
+    retention_days: float = _env("THREADWISE_RETENTION_DAYS", default=90, ge=0)
+    # Guests and channels shared with other organisations: "conversation" answers them only from the
+    # files shared in that conversation; "workspace" gives them the internal documents too.
+    external: Literal["conversation", "workspace"] = _env("THREADWISE_EXTERNAL", default="conversation")
 
     # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
     auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)
@@ -78,6 +87,9 @@ class Settings(BaseSettings):
     agentos: bool = _env("THREADWISE_AGENTOS", default=False)
     agentos_key: SecretStr | None = _env("THREADWISE_AGENTOS_KEY", default=None)
     agentos_port: int = _env("THREADWISE_AGENTOS_PORT", default=7777, ge=1, le=65535)
+
+    # The loop (issue 15): who may run /kb config, besides the workspace's admins and owners.
+    admins: Annotated[list[str], NoDecode] = _env("THREADWISE_ADMINS", default_factory=list)
 
     # Logging
     log_level: str = _env("THREADWISE_LOG_LEVEL", default="INFO")
@@ -88,6 +100,13 @@ class Settings(BaseSettings):
     def _split_docs(cls, value: object) -> object:
         if isinstance(value, str):
             return [Path(part.strip()).expanduser() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("openai_base_url", "embedding_model", mode="before")
@@ -140,6 +159,7 @@ class Settings(BaseSettings):
             passages=PassageSettings(
                 neighbours=self.passage_neighbours, fold_gap=self.passage_fold, dedup=self.passage_dedup
             ),
+            allow_mass_delete=self.allow_mass_delete,
         )
 
     @property

@@ -5,8 +5,13 @@ Rules, in order:
 * Each heading path and page is chunked on its own: a chunk never spans two headings or two PDF
   pages, so its citation (heading, page) is exact.
 * Consecutive sections that share a heading path and page are packed together up to ``size``.
-  That is how CSV rows (one section each, all with the same empty path) become chunks of several
-  whole rows rather than one tiny chunk per row; a row is never cut unless it alone exceeds ``size``.
+* Long tables are ranked by row group, not as one block: a table in the text (Markdown pipe rows, or
+  the ``a | b`` rows the HTML and DOCX readers write) longer than ``table_size`` becomes chunks of a
+  few whole rows, each repeating the table's header row, up to ``table_size`` characters; a shorter
+  table stays with the text around it. CSV rows (sections marked ``row``, which carry their column
+  names) are packed into groups of the same size. So a question about one row meets a short chunk
+  that states it, with its column names, instead of a long table in which that row is a small part.
+  A row is never cut unless it alone exceeds the size.
 * A section longer than ``size`` is split at paragraph, then line, then sentence, then word
   boundaries (a single word longer than ``size`` is cut), and each piece after the first starts
   with up to ``overlap`` characters from the end of the one before, beginning at a word.
@@ -26,7 +31,7 @@ import re
 from collections import deque
 from itertools import groupby, pairwise
 
-from knowledge.types import WORKSPACE, Chunk, ParsedDocument
+from knowledge.types import WORKSPACE, Chunk, ParsedDocument, Section
 
 # Split points, coarsest first; a match's end is where the next piece begins.
 _SEPARATORS = (
@@ -37,6 +42,10 @@ _SEPARATORS = (
 )
 _HARD_CUT = len(_SEPARATORS)
 _HEADER_MAX = 160
+# Characters per table row group (header row included); bench/README.md ("Passages", step 2) has the figures.
+TABLE_SIZE = 500
+_TABLE_DELIMITER = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
+_TABLE_MIN_LINES = 3  # header and two rows, or header, delimiter and one row: a lone "a | b" is prose
 
 
 def chunk_document(
@@ -49,15 +58,17 @@ def chunk_document(
     overlap: int = 150,
     access: str = WORKSPACE,
     url: str = "",
+    table_size: int | None = None,
 ) -> list[Chunk]:
     if size < 1:
         raise ValueError(f"chunk size must be positive, got {size}")
     if not 0 <= overlap < size:
         raise ValueError(f"chunk overlap must be at least 0 and less than the size ({size}), got {overlap}")
+    rows_size = min(size, table_size or TABLE_SIZE)
 
     placed: list[tuple[tuple[str, ...], int | None, str]] = []
     for (headings, page), group in groupby(doc.sections, key=lambda s: (s.headings, s.page)):
-        for body in _pack([s.text for s in group], size, overlap):
+        for body in _bodies(list(group), size, overlap, rows_size):
             placed.append((headings, page, body))
 
     return [
@@ -89,6 +100,95 @@ def header_line(title: str, headings: tuple[str, ...]) -> str:
     if len(line) > _HEADER_MAX:
         line = line[: _HEADER_MAX - 1] + "…"
     return line + "\n" if line else ""
+
+
+def _bodies(sections: list[Section], size: int, overlap: int, rows_size: int) -> list[str]:
+    """The chunk bodies of consecutive sections under one heading and page, in order."""
+    bodies: list[str] = []
+    prose: list[str] = []
+    rows: list[str] = []
+
+    def flush() -> None:
+        bodies.extend(_pack(prose, size, overlap))
+        bodies.extend(_pack(rows, rows_size, 0))
+        prose.clear()
+        rows.clear()
+
+    for section in sections:
+        if section.row:
+            if prose:
+                flush()
+            rows.append(section.text)
+            continue
+        if rows:
+            flush()
+        # A table short enough to rank whole stays in the text around it, exactly as written.
+        pending: list[str] = []
+        for piece, table in _segments(section.text):
+            if table is not None and len(piece) > rows_size:
+                if pending:
+                    prose.append("\n".join(pending))
+                    pending = []
+                flush()
+                bodies.extend(_row_groups(table, rows_size, size, overlap))
+            else:
+                pending.append(piece)
+        if pending:
+            prose.append("\n".join(pending))
+    flush()
+    return bodies
+
+
+def _segments(text: str) -> list[tuple[str, list[str] | None]]:
+    """``text`` as (prose, None) and (table text, its lines) pieces, in order."""
+    lines = text.split("\n")
+    pieces: list[tuple[str, list[str] | None]] = []
+    start = i = 0
+    while i < len(lines):
+        end = i
+        while end < len(lines) and _is_row(lines[end]):
+            end += 1
+        if end - i >= _TABLE_MIN_LINES:
+            if start < i:
+                pieces.append(("\n".join(lines[start:i]), None))
+            pieces.append(("\n".join(lines[i:end]), [line.strip() for line in lines[i:end]]))
+            start = i = end
+        else:
+            i = end + 1 if end == i else end
+    if start < len(lines):
+        pieces.append(("\n".join(lines[start:]), None))
+    return pieces  # joined by newlines, the pieces are the text again
+
+
+def _is_row(line: str) -> bool:
+    line = line.strip()
+    if _TABLE_DELIMITER.fullmatch(line):
+        return True
+    return len(line.strip("|").split("|")) >= 2 and (line.startswith("|") or " | " in line)
+
+
+def _row_groups(table: list[str], rows_size: int, size: int, overlap: int) -> list[str]:
+    """Whole rows in groups of at most ``rows_size`` characters, each starting with the header row
+    (and the Markdown delimiter row under it)."""
+    head = 2 if len(table) > 2 and _TABLE_DELIMITER.fullmatch(table[1]) else 1
+    header, rows = "\n".join(table[:head]), table[head:]
+    if len(header) > rows_size // 2:  # a header too long to repeat: plain row groups
+        return _pack(table, rows_size, 0) if len(header) <= size else _split("\n".join(table), size, overlap)
+    groups: list[str] = []
+    current: list[str] = []
+    for row in rows:
+        if current and len(header) + sum(len(r) + 1 for r in current) + 1 + len(row) > rows_size:
+            groups.append("\n".join([header, *current]))
+            current = []
+        current.append(row)
+    if current:
+        groups.append("\n".join([header, *current]))
+    # A row longer than the size on its own is split like prose (header on its first piece only).
+    return [
+        piece
+        for group in groups
+        for piece in ([group] if len(group) <= size else _split(group, size, overlap))
+    ]
 
 
 def _pack(texts: list[str], size: int, overlap: int) -> list[str]:
@@ -178,4 +278,4 @@ def _tail(piece: str, limit: int) -> str:
     return window[min(starts) :].lstrip() if starts else ""
 
 
-__all__ = ["chunk_document", "chunk_id", "header_line"]
+__all__ = ["TABLE_SIZE", "chunk_document", "chunk_id", "header_line"]

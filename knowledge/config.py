@@ -11,7 +11,8 @@ from pathlib import Path
 
 from knowledge.passages import PassageSettings
 
-DEFAULT_LOCAL_MODEL = "wordllama-l2-supercat-256"
+DEFAULT_LOCAL_MODEL = "all-minilm-l6-v2-int8"  # knowledge.transformer_embedder
+WORDLLAMA_MODEL = "wordllama-l2-supercat-256"
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 
 
@@ -22,7 +23,7 @@ class KnowledgeConfig:
     milvus_token: str | None = field(default=None, repr=False)
     collection: str = "threadwise"
     database_url: str = "sqlite:///./data/threadwise.db"
-    embedder: str = "local"  # "local" or "openai"
+    embedder: str = "local"  # "local", "wordllama" or "openai"
     embedding_model: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -32,12 +33,14 @@ class KnowledgeConfig:
     rrf_k: int = 60
     passages: PassageSettings = field(default_factory=PassageSettings)  # knowledge/passages.py
     embed_batch: int = 64
+    allow_mass_delete: bool = False  # a sync may remove more than half of a folder's documents
 
     @property
     def model_name(self) -> str:
         if self.embedding_model:
             return self.embedding_model
-        return DEFAULT_OPENAI_MODEL if self.embedder == "openai" else DEFAULT_LOCAL_MODEL
+        defaults = {"openai": DEFAULT_OPENAI_MODEL, "wordllama": WORDLLAMA_MODEL}
+        return defaults.get(self.embedder, DEFAULT_LOCAL_MODEL)
 
     @property
     def is_lite(self) -> bool:

@@ -1,4 +1,9 @@
-"""Text -> vectors: a local WordLlama model (the default) or an OpenAI-compatible embeddings API.
+"""Text -> vectors: a local sentence-transformer (the default, ``knowledge.transformer_embedder``), the
+fast static WordLlama model, or an OpenAI-compatible embeddings API.
+
+``THREADWISE_EMBEDDER``: ``local`` (all-MiniLM-L6-v2 int8 on CPU; ``THREADWISE_EMBEDDING_MODEL`` may
+name any model of ``LOCAL_MODELS`` or ``TRANSFORMER_MODELS``), ``wordllama`` (256-d static word
+vectors: ~50x faster to index, weaker on paraphrases) or ``openai``.
 
 The embedder's ``name`` and ``dimension`` are recorded on the Milvus collection, so a collection built
 with one model is never searched with another (see ``knowledge.store``).
@@ -18,6 +23,7 @@ import numpy as np
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import EmbeddingError
 from knowledge.retry_after import retry_after_seconds
+from knowledge.transformer_embedder import TRANSFORMER_MODELS, TransformerEmbedder
 
 if TYPE_CHECKING:
     import openai
@@ -34,8 +40,13 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
 
+EMBEDDERS = ("local", "wordllama", "openai")
+
+
 def make_embedder(config: KnowledgeConfig) -> Embedder:
-    if config.embedder == "local":
+    if config.embedder in ("local", "wordllama"):
+        if config.model_name in TRANSFORMER_MODELS:
+            return TransformerEmbedder(config.model_name)
         return LocalEmbedder(config.model_name)
     if config.embedder == "openai":
         return OpenAIEmbedder(
@@ -44,7 +55,7 @@ def make_embedder(config: KnowledgeConfig) -> Embedder:
             base_url=config.openai_base_url,
             batch_size=config.embed_batch,
         )
-    raise EmbeddingError(f"unknown embedder {config.embedder!r}: use 'local' or 'openai'")
+    raise EmbeddingError(f"unknown embedder {config.embedder!r}: use one of {', '.join(EMBEDDERS)}")
 
 
 def _normalised(matrix: np.ndarray) -> list[list[float]]:
@@ -91,7 +102,7 @@ class LocalEmbedder:
 
     def __init__(self, model: str = "wordllama-l2-supercat-256", batch_size: int = 256):
         if model not in LOCAL_MODELS:
-            supported = ", ".join(sorted(LOCAL_MODELS))
+            supported = ", ".join(sorted([*LOCAL_MODELS, *TRANSFORMER_MODELS]))
             raise EmbeddingError(
                 f"unknown local embedding model {model!r}; supported local models: {supported} "
                 "(or set THREADWISE_EMBEDDER=openai)"

@@ -5,9 +5,12 @@ The labelled set is JSON Lines, one question per line::
     {"question": "...", "relevant": ["engineering/deploys.md"], "must_contain": ["20 minutes"], "kind": "keyword"}
 
 ``relevant`` lists document paths relative to the docs folder (empty: the documents do not answer it);
-``must_contain`` and ``kind`` are optional. Metrics are at the document level: a question's chunks are
-ranked by the search, and each document takes the rank of its best chunk. Questions with no relevant
-document cannot score a retrieval metric and are left out of them (they count for ``--answers``).
+``must_contain`` and ``kind`` are optional. Document metrics (recall@5, recall@10, MRR, nDCG@10): a
+question's chunks are ranked by the search, and each document takes the rank of its best chunk.
+Passage metrics (answer recall@1, 3, 6, 10): the share of answerable questions with ``must_contain``
+whose every string appears in the first k chunks themselves (case and spacing ignored), which is what
+the model can quote. Questions with no relevant document cannot score a retrieval metric and are left
+out of them (they count for ``--answers``).
 
 An evaluation indexes the docs folder into its own collection and its own manifest, never the serving
 ones (``eval_config``), and later runs re-sync it incrementally.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -36,7 +40,10 @@ from knowledge.types import SEARCH_MODES, Hit, SearchMode, SyncReport
 Progress = Callable[[str, int, int], None]  # (phase, done, total), as sync reports it
 
 METRICS = ("recall@5", "recall@10", "mrr", "ndcg@10")
+ANSWER_KS = (1, 3, 6, 10)  # chunks; an analyst search returns bot.answering.SEARCH_K (8)
+ANSWER_METRICS = tuple(f"answer_recall@{k}" for k in ANSWER_KS)
 DOCUMENTS_RANKED = 10  # every metric looks at the first 10 documents (MRR too: a later hit scores 0)
+SEARCH_K = 6  # fact_misses look this deep: the answer recall@6 the targets are set on
 CHUNKS_FETCHED = 50  # chunks searched per question, enough to rank 10 distinct documents
 QUESTIONS_FILE = "questions.jsonl"
 EVAL_PREFIX = "threadwise_eval_"
@@ -171,6 +178,27 @@ def ndcg_at(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
     return gain / ideal
 
 
+_FORMATTING = re.compile(r"[*_`~]")
+
+
+def normalised_text(text: str) -> str:
+    """Lower case, spacing collapsed, Markdown emphasis marks dropped: how a fact is looked for."""
+    return " ".join(_FORMATTING.sub("", text).lower().split())
+
+
+def fact_found(texts: Iterable[str], must_contain: Sequence[str]) -> bool:
+    """Whether every expected string appears in one of the texts (each may be in a different one)."""
+    found = [normalised_text(text) for text in texts]
+    return all(any(normalised_text(expected) in text for text in found) for expected in must_contain)
+
+
+def answer_recall(texts: Sequence[str], must_contain: Sequence[str]) -> dict[str, float]:
+    """``answer_recall@k`` for k in ANSWER_KS: 1.0 when the first k chunk texts hold the fact."""
+    if not must_contain:
+        raise ValueError("a question without must_contain has no answer recall")
+    return {f"answer_recall@{k}": float(fact_found(texts[:k], must_contain)) for k in ANSWER_KS}
+
+
 def question_metrics(ranked: Sequence[str], relevant: Collection[str]) -> dict[str, float]:
     return {
         "recall@5": recall_at(ranked, relevant, 5),
@@ -185,8 +213,15 @@ def _check(relevant: Collection[str]) -> None:
         raise ValueError("a question with no relevant document has no retrieval score")
 
 
-def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    return {name: round(statistics.fmean(row[name] for row in rows), 4) for name in METRICS}
+def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Means of the document metrics over every row, and of the passage metrics over the rows that
+    have them (questions with ``must_contain``), with ``answer_questions`` counting those."""
+    means: dict[str, Any] = {name: round(statistics.fmean(row[name] for row in rows), 4) for name in METRICS}
+    with_facts = [row for row in rows if ANSWER_METRICS[0] in row]
+    for name in ANSWER_METRICS:
+        means[name] = round(statistics.fmean(row[name] for row in with_facts), 4) if with_facts else None
+    means["answer_questions"] = len(with_facts)
+    return means
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
@@ -333,10 +368,12 @@ def retrieval_report(
 ) -> dict[str, dict[str, Any]]:
     """Search every answerable question in every mode and score the documents found.
 
-    Per mode: the four metrics (means over the scored questions), ``questions`` scored,
-    ``unanswerable_excluded``, ``latency_ms`` (p50/p95 of one search of 50 chunks, query embedding
-    included), ``by_kind`` (the metrics and count per kind) and ``misses`` (questions with a relevant
-    document outside the first 10, for a person to look at).
+    Per mode: the four document metrics (means over the scored questions), the passage metrics
+    ``answer_recall@k`` (over the ``answer_questions`` that have ``must_contain``; ``None`` if none
+    has), ``questions`` scored, ``unanswerable_excluded``, ``latency_ms`` (p50/p95 of one search of
+    50 chunks, query embedding included), ``by_kind`` (the metrics and counts per kind), ``misses``
+    (questions with a relevant document outside the first 10) and ``fact_misses`` (questions whose
+    fact is not in the first 6 chunks), for a person to look at.
     """
     unknown = [mode for mode in modes if mode not in SEARCH_MODES]
     if unknown or not modes:
@@ -353,12 +390,17 @@ def retrieval_report(
         seconds: list[float] = []
         by_kind: dict[str, list[dict[str, float]]] = {}
         misses = []
+        fact_misses = []
         for q in scored:
             started = time.perf_counter()
             hits = knowledge.search(q.question, k=CHUNKS_FETCHED, mode=mode)
             seconds.append(time.perf_counter() - started)
             ranked = ranked_documents(hits)
-            row = question_metrics(ranked, q.relevant)
+            row: dict[str, float] = question_metrics(ranked, q.relevant)
+            if q.must_contain:
+                row |= answer_recall([hit.chunk.text for hit in hits], q.must_contain)
+                if not row[f"answer_recall@{SEARCH_K}"]:
+                    fact_misses.append({"line": q.line, "question": q.question, "kind": q.kind})
             rows.append(row)
             by_kind.setdefault(q.kind, []).append(row)
             if row["recall@10"] < 1:
@@ -376,6 +418,7 @@ def retrieval_report(
                 for kind, kind_rows in sorted(by_kind.items())
             },
             "misses": misses,
+            "fact_misses": fact_misses,
         }
     return report
 
@@ -431,7 +474,7 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[
 
 def _deltas(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, float]]:
     out = {}
-    for name in METRICS:
+    for name in METRICS + ANSWER_METRICS:  # a report from before answer recall compares on the rest
         if isinstance(old.get(name), (int, float)) and isinstance(new.get(name), (int, float)):
             out[name] = {"old": old[name], "new": new[name], "change": round(new[name] - old[name], 4)}
     return out

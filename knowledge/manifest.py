@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -49,7 +50,7 @@ documents = Table(
     Column("location", String(2048), nullable=False),  # where to read it: absolute path or URL
     Column("title", String(512), nullable=False, default=""),
     Column("access", String(256), nullable=False, default="workspace"),
-    Column("size", Integer, nullable=False, default=0),
+    Column("size", BigInteger, nullable=False, default=0),  # bytes: files over 2 GiB exist
     Column("mtime_ns", String(32), nullable=False, default="0"),  # str: exceeds 32-bit INTEGER on some DBs
     Column("byte_hash", String(64), nullable=False, default=""),
     Column("chunk_count", Integer, nullable=False, default=0),
@@ -266,6 +267,7 @@ class Manifest:
             "error": row["error"],
             **{k: summary.get(k) for k in ("added", "updated", "deleted", "unchanged", "chunks")},
             "skipped": len(summary.get("skipped") or []),
+            "refused_deletions": list(summary.get("refused_deletions") or []),
         }
 
     # Locks -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""How long a server asked us to wait before retrying (shared by the embedder and the model client)."""
+"""How long a server asked us to wait before retrying (the OpenAI embedder's; the model client leaves it to the SDK)."""
 
 from __future__ import annotations
 

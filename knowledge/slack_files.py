@@ -1,8 +1,8 @@
 """Files shared in Slack as knowledge, each visible only where it was shared (issue 7).
 
 The bot downloads; this module takes bytes and metadata, so ``knowledge`` still never speaks to Slack.
-It uses the folder sync's protocol: manifest rows (``source="slack"``) are written ``pending`` before
-Milvus is touched, so a process killed half way leaves rows that the next reconcile redoes.
+It uses the folder sync's write-ahead protocol (``knowledge.writeahead``, manifest rows with
+``source="slack"``), so a process killed half way leaves rows that the next reconcile redoes.
 
 Who may see a file is its *access token*, stored on every chunk and filtered inside Milvus:
 
@@ -33,7 +33,8 @@ from knowledge.chunking import chunk_document
 from knowledge.errors import UnreadableDocument
 from knowledge.manifest import DocumentRow, Manifest
 from knowledge.readers import SUPPORTED_SUFFIXES, read_bytes
-from knowledge.types import WORKSPACE, Chunk, Skipped
+from knowledge.types import WORKSPACE, Skipped
+from knowledge.writeahead import Version, mark_skipped, may_hold_chunks, remove_documents, write_versions
 
 if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
@@ -160,12 +161,8 @@ def _row(
 
 
 def _drop(kb: KnowledgeBase, doc_ids: list[str]) -> None:
-    """Take documents out of Milvus, then out of the manifest (a kill in between is redone)."""
-    if not doc_ids:
-        return
-    kb.manifest.set_status(doc_ids, "deleting")
-    kb._ensure_open().delete_documents(doc_ids)
-    kb.manifest.remove(doc_ids)
+    if doc_ids:
+        remove_documents(kb.manifest, kb.open_store(), doc_ids)
 
 
 # --- one file ----------------------------------------------------------------------------------
@@ -210,22 +207,17 @@ def index_file(kb: KnowledgeBase, file: SlackFile, data: bytes) -> FilesReport:
     if not first:
         return skip_file(kb, file, "no text found", byte_hash=byte_hash)
 
-    store = kb._ensure_open()
     title = parsed.title or file.title or file.name
-    kb.manifest.put_many(
-        _row(kb, file, t, byte_hash=byte_hash, title=title, chunk_count=len(first), status="pending")
+    versions = [
+        Version(
+            _row(kb, file, t, byte_hash=byte_hash, title=title, chunk_count=len(first), status="indexed"),
+            per_token[t],
+            replaces=document_id(file.file_id, t) in rows,
+        )
         for t in tokens
-    )
+    ]
     vectors = kb.embedder.embed_documents([c.text for c in first])  # same text for every copy
-    chunks: list[Chunk] = [c for t in tokens for c in per_token[t]]
-    store.upsert(chunks, vectors * len(tokens))
-    known = {doc_id: {c.chunk_id for c in per_token[t]} for doc_id, t in wanted.items() if doc_id in rows}
-    if known:  # older versions' chunks go only now that the new ones are in
-        store.delete_documents_except(known)
-    kb.manifest.put_many(
-        _row(kb, file, t, byte_hash=byte_hash, title=title, chunk_count=len(first), status="indexed")
-        for t in tokens
-    )
+    write_versions(kb.manifest, kb.open_store(), versions, vectors * len(tokens))
     if any(r.status == "indexed" for r in rows.values()):
         report.updated += 1
     else:
@@ -252,12 +244,10 @@ def skip_file(kb: KnowledgeBase, file: SlackFile, reason: str, *, byte_hash: str
             )
             for t in tokens
         ]
-        indexed = [d for d, r in rows.items() if r.chunk_count]
-        if indexed:
-            kb.manifest.put_many(skipped)  # rows first: the chunks below are theirs to redo
-            kb._ensure_open().delete_documents(indexed)
-        _drop(kb, [d for d in rows if d not in {r.doc_id for r in skipped}])
-        kb.manifest.put_many(skipped)
+        wanted = {r.doc_id for r in skipped}
+        _drop(kb, [d for d in rows if d not in wanted])  # narrowed access goes first
+        indexed = [d for d, r in rows.items() if d in wanted and may_hold_chunks(r)]
+        mark_skipped(kb.manifest, kb.open_store(), skipped, indexed=indexed)
     else:
         _drop(kb, list(rows))
     report = FilesReport(skipped=[Skipped(_shown_path(file, (tokens or [""])[0], "skipped"), reason)])

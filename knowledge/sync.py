@@ -3,9 +3,13 @@
 Guarantees (tested in tests/test_sync.py):
 - unchanged bytes are never parsed or embedded (size + mtime, then the byte hash);
 - a changed document's new chunks are written before its old ones are removed;
-- documents are removed only after a complete crawl;
+- documents are removed only after a complete crawl, and never more than half of a folder's in one
+  sync unless the operator allows it (``knowledge.mass_delete``);
 - killed at any moment and run again, the index ends exactly as a clean sync leaves it, because
-  every document's manifest row is written as ``pending`` before Milvus is touched.
+  every document's manifest row changes before Milvus is touched (``knowledge.writeahead``);
+- asked to stop (the process shutting down), it ends at the next safe point: between documents, a
+  write round under way finished first;
+- the sync lock's heartbeat ends with the sync, whatever fails.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from knowledge.config import KnowledgeConfig
 from knowledge.embedders import Embedder
 from knowledge.errors import SyncBusy, UnreadableDocument
 from knowledge.manifest import DocumentRow, Manifest, owner_id, owner_is_dead
+from knowledge.mass_delete import ALLOW_HINT, split_deletions
 from knowledge.readers import SUPPORTED_SUFFIXES, check_size, read_bytes
 from knowledge.store import ChunkStore
 from knowledge.types import WORKSPACE, Chunk, Skipped, SyncReport
+from knowledge.writeahead import Version, mark_skipped, may_hold_chunks, remove_documents, write_versions
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ SYNC_LOCK = "knowledge-sync"
 LOCK_LEASE = timedelta(seconds=60)  # renewed every LOCK_RENEW while the sync runs
 LOCK_RENEW = 15.0
 BATCH_CHUNKS = 2048  # chunks per write round: Milvus Lite pays per call (bench/bench_sync.py)
+STOPPED = "stopped before the end (the process is shutting down); the next sync does the rest"
 
 
 @dataclass(frozen=True)
@@ -109,12 +116,22 @@ class _Pending:
 
 
 class Syncer:
-    def __init__(self, config: KnowledgeConfig, manifest: Manifest, store: ChunkStore, embedder: Embedder):
+    def __init__(
+        self,
+        config: KnowledgeConfig,
+        manifest: Manifest,
+        store: ChunkStore,
+        embedder: Embedder,
+        *,
+        owner: str | None = None,
+        stop: threading.Event | None = None,
+    ):
         self.config = config
         self.manifest = manifest
         self.store = store
         self.embedder = embedder
-        self.owner = owner_id()
+        self.owner = owner or owner_id()
+        self.stop = stop or threading.Event()  # set: end at the next safe point
         self.chunking = f"{config.chunk_size}/{config.chunk_overlap}"
 
     def _acquire(self) -> None:
@@ -127,23 +144,41 @@ class Syncer:
                 return
         raise SyncBusy("another sync is running (one sync at a time); try again when it ends")
 
-    def _heartbeat(self, stop: threading.Event) -> None:
-        while not stop.wait(LOCK_RENEW):
+    def _heartbeat(self, done: threading.Event) -> None:
+        while not done.wait(LOCK_RENEW):
             try:
                 self.manifest.renew_lock(SYNC_LOCK, self.owner, LOCK_LEASE)
             except Exception:  # a missed renewal is retried; the lease outlives several
                 log.warning("could not renew the sync lock", exc_info=True)
 
-    def run(self, *, rebuild: bool = False, progress: Progress | None = None) -> SyncReport:
+    def run(
+        self, *, rebuild: bool = False, allow_mass_delete: bool = False, progress: Progress | None = None
+    ) -> SyncReport:
         self._acquire()
-        stop = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), name="sync-lock", daemon=True)
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(done,), name="sync-lock", daemon=True)
         heartbeat.start()
+        try:
+            return self._recorded(rebuild, allow_mass_delete, progress or (lambda *_: None))
+        finally:
+            # Whatever failed above (a database blip in start_run or finish_run included), the lock
+            # is renewed no longer: at worst its lease runs out instead of being released.
+            done.set()
+            heartbeat.join()
+            try:
+                self.manifest.release_lock(SYNC_LOCK, self.owner)
+            except Exception:
+                log.warning(
+                    "could not release the sync lock; its lease ends in %s", LOCK_LEASE, exc_info=True
+                )
+
+    def _recorded(self, rebuild: bool, allow_mass_delete: bool, progress: Progress) -> SyncReport:
+        """One sync, recorded in the manifest's runs."""
         started = time.monotonic()
         report = SyncReport(started_at=datetime.now(UTC).isoformat())
         run_id = self.manifest.start_run()
         try:
-            self._run(report, rebuild, progress or (lambda *_: None))
+            self._run(report, rebuild, allow_mass_delete, progress)
         except Exception as exc:
             report.ok = False
             report.error = str(exc) or type(exc).__name__
@@ -151,15 +186,15 @@ class Syncer:
         finally:
             report.seconds = round(time.monotonic() - started, 3)
             report.finished_at = datetime.now(UTC).isoformat()
-            self.manifest.finish_run(run_id, report)
-            stop.set()
-            heartbeat.join()
-            self.manifest.release_lock(SYNC_LOCK, self.owner)
+            try:
+                self.manifest.finish_run(run_id, report)
+            except Exception:  # the sync's own outcome matters more than its record
+                log.error("could not record the end of sync run %s", run_id, exc_info=True)
         return report
 
     # ------------------------------------------------------------------------------------------
 
-    def _run(self, report: SyncReport, rebuild: bool, progress: Progress) -> None:
+    def _run(self, report: SyncReport, rebuild: bool, allow_mass_delete: bool, progress: Progress) -> None:
         if rebuild:
             self.store.drop()
             self.manifest.clear()  # the whole collection went: Slack files are re-fetched by their reconcile
@@ -171,6 +206,12 @@ class Syncer:
         total = len(found.files)
         progress("index", 0, total)
         for done, item in enumerate(found.files, 1):
+            if self.stop.is_set():
+                # A safe point: every row is indexed, skipped or untouched (the batch not yet written
+                # has not touched the manifest or Milvus), so dropping the batch loses nothing.
+                report.ok, report.error = False, STOPPED
+                log.warning("sync %s", STOPPED)
+                return
             self._consider(item, rows.get(item.doc_id), max_bytes, batch, report)
             if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
                 self._write(batch, report)
@@ -178,18 +219,22 @@ class Syncer:
             progress("index", done, total)
         self._write(batch, report)
 
-        if found.complete:
-            seen = {f.doc_id for f in found.files}
-            gone = [doc_id for doc_id in rows if doc_id not in seen]
-            if gone:
-                self.manifest.set_status(gone, "deleting")
-                self.store.delete_documents(gone)
-                self.manifest.remove(gone)
-                report.deleted = sum(1 for d in gone if rows[d].status != "skipped")
-        else:
+        if not found.complete:
             report.ok = False
             report.error = "crawl incomplete, nothing deleted: " + "; ".join(found.errors[:5])
             log.warning(report.error)
+            return
+        seen = {f.doc_id for f in found.files}
+        gone, refusals = split_deletions(
+            rows, (doc_id for doc_id in rows if doc_id not in seen), self.config.docs, allow=allow_mass_delete
+        )
+        if refusals:
+            report.ok = False
+            report.refused_deletions = [refusal.message() for refusal in refusals]
+            report.error = "; ".join(report.refused_deletions) + "; " + ALLOW_HINT
+            log.error("sync %s", report.error)
+        remove_documents(self.manifest, self.store, gone)
+        report.deleted = sum(1 for d in gone if rows[d].status != "skipped")
 
     def _consider(
         self,
@@ -263,32 +308,23 @@ class Syncer:
         self, item: FoundFile, row: DocumentRow | None, byte_hash: str, reason: str, report: SyncReport
     ) -> None:
         """Record a skipped document; an earlier readable version's chunks leave the index."""
-        skipped = self._row(item, byte_hash, "", 0, "pending", reason)
-        if row is not None and row.chunk_count:
-            self.manifest.put(skipped)
-            self.store.delete_documents([item.doc_id])
-        skipped.status = "skipped"
-        self.manifest.put(skipped)
+        skipped = self._row(item, byte_hash, "", 0, "skipped", reason)
+        had_chunks = [item.doc_id] if may_hold_chunks(row) else []
+        mark_skipped(self.manifest, self.store, [skipped], indexed=had_chunks)
         report.skipped.append(Skipped(item.path, reason))
 
     def _write(self, batch: list[_Pending], report: SyncReport) -> None:
         if not batch:
             return
-        # Write-ahead: a kill from here on leaves "pending" rows that the next sync redoes.
-        self.manifest.put_many(
-            self._row(p.found, p.byte_hash, p.title, len(p.chunks), "pending", None) for p in batch
-        )
         chunks = [c for p in batch for c in p.chunks]
         vectors = self.embedder.embed_documents([c.text for c in chunks])
-        self.store.upsert(chunks, vectors)
-        # New chunks are in; only now do older versions' chunks go. A document without a manifest row
-        # has none (rows are written first), so only known documents are looked up: one round trip.
-        known = {p.found.doc_id: {c.chunk_id for c in p.chunks} for p in batch if p.had_row}
-        if known:
-            self.store.delete_documents_except(known)
-        self.manifest.put_many(
-            self._row(p.found, p.byte_hash, p.title, len(p.chunks), "indexed", None) for p in batch
-        )
+        versions = [
+            Version(
+                self._row(p.found, p.byte_hash, p.title, len(p.chunks), "indexed", None), p.chunks, p.had_row
+            )
+            for p in batch
+        ]
+        write_versions(self.manifest, self.store, versions, vectors)
         for pending in batch:
             if pending.existed:
                 report.updated += 1

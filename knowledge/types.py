@@ -23,6 +23,7 @@ class Section:
     text: str
     headings: tuple[str, ...] = ()
     page: int | None = None
+    row: bool = False  # one row of a table (a CSV line): packed with its neighbours into row groups
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,16 @@ class Hit:
 
 @dataclass(frozen=True)
 class AccessScope:
-    """What one conversation may see: the access tokens a search is filtered to, inside Milvus."""
+    """What one conversation may see: the access tokens a search is filtered to, inside Milvus.
+
+    A channel's settings narrow it further, also inside Milvus: ``folders`` keeps only the folder
+    documents under those top-level folders (None: all; documents with a link, such as Slack files,
+    are not folder documents), and ``exclude_docs`` leaves documents out by id.
+    """
 
     tokens: tuple[str, ...] = (WORKSPACE,)
+    folders: tuple[str, ...] | None = None
+    exclude_docs: tuple[str, ...] = ()
 
     @classmethod
     def workspace(cls) -> AccessScope:
@@ -89,6 +97,8 @@ class SyncReport:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     chunks: int = 0  # chunks written by this sync
+    # One line per folder whose documents were kept although gone (more than half of it at once).
+    refused_deletions: list[str] = field(default_factory=list)
     seconds: float = 0.0
     ok: bool = True
     error: str | None = None

@@ -77,10 +77,14 @@ from localslack.events import (
     app_mention_event,
     assistant_thread_started_event,
     block_actions_payload,
+    channel_shared_event,
+    channel_unshared_event,
     envelope,
+    ephemeral_actions_payload,
     file_change_event,
     file_deleted_event,
     file_shared_event,
+    file_unshared_event,
     find_action,
     left_event,
     member_joined_channel_event,
@@ -90,6 +94,7 @@ from localslack.events import (
     reaction_event,
     slash_command_form,
     url_verification,
+    view_submission_payload,
 )
 from localslack.responses import ResponsePost, ResponseUrls
 from localslack.socket_mode import SocketModeServer
@@ -471,6 +476,21 @@ class SlackEmulator:
             acks += await self._send_all([file_shared_event(ws, file, channel=conversation, user=user)])
         return file, Said(message, acks)
 
+    async def user_shares_existing_file(
+        self, file_id: str, channel: str, *, user: str = "U_ALICE", text: str = ""
+    ) -> Said:
+        """A person shares a file already in Slack into another conversation (``file_share`` + ``file_shared``)."""
+        ws = self.workspace
+        file = ws.file(file_id)
+        conversation = ws.resolve_channel(channel)
+        if user not in conversation.members:
+            raise ValueError(f"{user} is not a member of {conversation.id}, so cannot share there")
+        message = ws.post(conversation.id, text=text, user=user, subtype="file_share", files=[file.id])
+        acks = await self._deliver_message(conversation, message)
+        if self._app_hears(conversation):
+            acks += await self._send_all([file_shared_event(ws, file, channel=conversation, user=user)])
+        return Said(message, acks)
+
     def _app_sees_file(self, file: File) -> bool:
         return any(self._app_hears(self.workspace.channel(c)) for c in file.channels)
 
@@ -506,6 +526,55 @@ class SlackEmulator:
             subtype="channel_convert_to_private",
         )
         return await self._deliver_message(conversation, message)
+
+    async def channel_made_public(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
+        """An admin makes a private channel public: a ``channel_convert_to_public`` message."""
+        conversation = self.workspace.channel(channel)
+        conversation.kind = "public"
+        message = self.workspace.post(
+            conversation.id,
+            text="made this channel public. Now, anyone in the workspace can see and join it.",
+            user=user,
+            subtype="channel_convert_to_public",
+        )
+        return await self._deliver_message(conversation, message)
+
+    async def user_unshares_file(self, file_id: str, channel: str, *, user: str = "U_ALICE") -> list[Ack]:
+        """The file is removed from one conversation (it may stay shared elsewhere): ``file_unshared``."""
+        file = self.workspace.file(file_id)
+        conversation = self.workspace.channel(channel)
+        if conversation.id in file.channels:
+            file.channels.remove(conversation.id)
+        if not self._app_hears(conversation):
+            return []
+        return await self._send_all(
+            [file_unshared_event(self.workspace, file, channel=conversation, user=user)]
+        )
+
+    async def channel_shared_with(
+        self, channel: str, team_id: str, *, people: Iterable[tuple[str, str]] = ()
+    ) -> list[Ack]:
+        """Slack Connect: another organisation (``team_id``) joins the channel with ``people`` (id, name),
+        who become members: ``channel_shared``, then ``member_joined_channel`` for each."""
+        ws = self.workspace
+        conversation = ws.channel(channel)
+        if team_id not in conversation.external_teams:
+            conversation.external_teams.append(team_id)
+        acks = await self._send_all([channel_shared_event(ws, conversation, connected_team=team_id)])
+        for user_id, name in people:
+            if user_id not in ws.users:
+                ws.add_user(user_id, name, team_id=team_id)
+            acks += await self.user_joins(channel, user_id)
+        return acks
+
+    async def channel_unshared_from(self, channel: str, team_id: str) -> list[Ack]:
+        """The other organisation leaves the channel, with its people: ``channel_unshared``."""
+        ws = self.workspace
+        conversation = ws.channel(channel)
+        if team_id in conversation.external_teams:
+            conversation.external_teams.remove(team_id)
+        conversation.members -= {u for u in conversation.members if ws.users[u].team_id == team_id}
+        return await self._send_all([channel_unshared_event(ws, conversation, removed_team=team_id)])
 
     async def user_edits(self, channel: str, ts: str, text: str) -> list[Ack]:
         """The author edits a message: Slack sends ``message`` / ``message_changed``."""
@@ -616,6 +685,41 @@ class SlackEmulator:
             value=value,
         )
         return await self.deliver("interactive", payload)
+
+    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
+        """The person an ephemeral message was shown to presses one of its buttons."""
+        element, block_id = find_action(ephemeral, action_id)
+        target = self.responses.issue(
+            "action", channel=ephemeral.channel, user=ephemeral.user, thread_ts=ephemeral.thread_ts
+        )
+        payload = ephemeral_actions_payload(
+            self.workspace,
+            user=ephemeral.user,
+            ephemeral=ephemeral,
+            action=element,
+            block_id=block_id,
+            response_url=target.url,
+            trigger_id=self.web_api.issue_trigger(),
+        )
+        return await self.deliver("interactive", payload)
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals the app opened (views.open), oldest first."""
+        return list(self.workspace.views.values())
+
+    async def user_submits_view(
+        self, view_id: str, values: dict[str, Any] | None = None, *, user: str = "U_ALICE"
+    ) -> Ack:
+        """A person presses a modal's submit button: ``view_submission`` (see ``view_submission_payload``
+        for ``values``). The ack may carry ``response_action`` (``errors`` keeps the modal open)."""
+        view = self.workspace.views[view_id]
+        payload = view_submission_payload(
+            self.workspace, user=user, view=view, values=values or {}, trigger_id=self.web_api.issue_trigger()
+        )
+        ack = await self.deliver("interactive", payload)
+        if ack.ok and not (ack.body or {}).get("response_action"):
+            self.workspace.views.pop(view_id, None)  # closed
+        return ack
 
     # -- echoes of the app's own messages ----------------------------------------------------------
 

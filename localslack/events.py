@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from localslack.workspace import Channel, File, Message, Workspace
+from localslack.workspace import Channel, Ephemeral, File, Message, Workspace
 
 ACK_TIMEOUT = 3.0  # Slack waits this long for an acknowledgement before it counts a delivery as failed
 _event_ids = itertools.count(1)
@@ -175,6 +175,38 @@ def left_event(ws: Workspace, channel: Channel) -> dict[str, Any]:
     return {"type": kind, "channel": channel.id, "actor_id": "U_ALICE", "event_ts": ws.next_ts()}
 
 
+def channel_shared_event(ws: Workspace, channel: Channel, *, connected_team: str) -> dict[str, Any]:
+    """Another organisation joined the channel (Slack Connect): ``channel_shared``."""
+    return {
+        "type": "channel_shared",
+        "connected_team_id": connected_team,
+        "channel": channel.id,
+        "event_ts": ws.next_ts(),
+    }
+
+
+def channel_unshared_event(ws: Workspace, channel: Channel, *, removed_team: str) -> dict[str, Any]:
+    """An organisation left (or was removed from) a shared channel: ``channel_unshared``."""
+    return {
+        "type": "channel_unshared",
+        "previously_connected_team_id": removed_team,
+        "channel": channel.id,
+        "is_ext_shared": bool(channel.external_teams),
+        "event_ts": ws.next_ts(),
+    }
+
+
+def file_unshared_event(ws: Workspace, file: File, *, channel: Channel, user: str) -> dict[str, Any]:
+    return {
+        "type": "file_unshared",
+        "channel_id": channel.id,
+        "file_id": file.id,
+        "user_id": user,
+        "file": {"id": file.id},
+        "event_ts": ws.next_ts(),
+    }
+
+
 def member_joined_channel_event(
     ws: Workspace, *, channel: Channel, user: str, inviter: str | None, event_ts: str
 ) -> dict[str, Any]:
@@ -295,7 +327,122 @@ def block_actions_payload(
     }
 
 
-def find_action(message: Message, action_id: str) -> tuple[dict[str, Any], str]:
+def ephemeral_actions_payload(
+    ws: Workspace,
+    *,
+    user: str,
+    ephemeral: Ephemeral,
+    action: dict[str, Any],
+    block_id: str,
+    response_url: str,
+    trigger_id: str,
+) -> dict[str, Any]:
+    """``block_actions`` for a button in an ephemeral message: the container says ``is_ephemeral`` and
+    Slack sends no copy of the message (the app never stored one)."""
+    person = ws.user(user)
+    channel = ws.channel(ephemeral.channel)
+    act: dict[str, Any] = {
+        "action_id": action.get("action_id"),
+        "block_id": block_id,
+        "type": action.get("type"),
+        "action_ts": f"{time.time():.6f}",
+        "text": action.get("text"),
+        "value": action.get("value"),
+    }
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": ephemeral.ts,
+        "channel_id": channel.id,
+        "is_ephemeral": True,
+    }
+    if ephemeral.thread_ts:
+        container["thread_ts"] = ephemeral.thread_ts
+    return {
+        "type": "block_actions",
+        "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
+        "api_app_id": ws.app_id,
+        "token": "verification-token-unused",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": ws.team_id, "domain": ws.domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel.id, "name": "directmessage" if channel.is_dm else channel.name},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [act],
+    }
+
+
+def view_submission_payload(
+    ws: Workspace, *, user: str, view: dict[str, Any], values: dict[str, Any], trigger_id: str
+) -> dict[str, Any]:
+    """A ``view_submission`` payload: a person presses a modal's submit button.
+
+    ``values`` maps each input block's ``block_id`` to what the person chose, as plain values: a
+    string for a radio button, select or text input (an option's ``value``), a list for a multi
+    select (option values, or user ids for ``multi_users_select``). Slack's ``state.values`` is built
+    from them, shaped by each block's element type; a block the view does not have is refused.
+    """
+    person = ws.user(user)
+    inputs = {b.get("block_id"): b for b in view.get("blocks", []) if b.get("type") == "input"}
+    state: dict[str, dict[str, Any]] = {}
+    for block_id, block in inputs.items():
+        element = block["element"]
+        chosen = values.get(block_id)
+        state[block_id] = {element["action_id"]: _element_state(element, chosen)}
+    unknown = set(values) - set(inputs)
+    if unknown:
+        raise ValueError(f"the view has no input blocks {sorted(unknown)}")
+    submitted = view | {"state": {"values": state}, "team_id": ws.team_id, "app_id": ws.app_id}
+    submitted.setdefault("root_view_id", view.get("id"))
+    submitted.setdefault("previous_view_id", None)
+    submitted.setdefault("external_id", "")
+    submitted.setdefault("bot_id", ws.bot_id)
+    return {
+        "type": "view_submission",
+        "team": {"id": ws.team_id, "domain": ws.domain},
+        "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
+        "api_app_id": ws.app_id,
+        "token": "verification-token-unused",
+        "trigger_id": trigger_id,
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def _option_for(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    for option in element.get("options") or []:
+        if option.get("value") == value:
+            return option
+    raise ValueError(f"{element.get('action_id')} has no option {value!r}")
+
+
+def _element_state(element: dict[str, Any], chosen: Any) -> dict[str, Any]:
+    kind = element.get("type")
+    state: dict[str, Any] = {"type": kind}
+    if kind in ("radio_buttons", "static_select"):
+        if chosen is None:
+            chosen = (element.get("initial_option") or {}).get("value")
+        state["selected_option"] = _option_for(element, chosen) if chosen is not None else None
+    elif kind in ("multi_static_select", "checkboxes"):
+        if chosen is None:
+            chosen = [o["value"] for o in element.get("initial_options") or []]
+        state["selected_options"] = [_option_for(element, v) for v in chosen]
+    elif kind == "multi_users_select":
+        state["selected_users"] = list(chosen if chosen is not None else element.get("initial_users") or [])
+    elif kind == "users_select":
+        state["selected_user"] = chosen if chosen is not None else element.get("initial_user")
+    elif kind == "plain_text_input":
+        state["value"] = chosen if chosen is not None else element.get("initial_value")
+    else:
+        raise ValueError(f"the local workspace does not submit {kind} elements yet")
+    return state
+
+
+def find_action(message: Message | Ephemeral, action_id: str) -> tuple[dict[str, Any], str]:
     """The interactive element ``action_id`` in a message's blocks, and its block_id."""
     for i, block in enumerate(message.blocks or []):
         elements = list(block.get("elements") or []) if block.get("type") == "actions" else []

@@ -634,6 +634,19 @@ class WebApi:
         self.workspace.views[view["id"]] = view
         return {"view": view}
 
+    @api_method("usergroups.list")
+    async def usergroups_list(self, args: Args) -> dict[str, Any]:
+        include = args.flag("include_users")
+        groups = self.workspace.user_groups.values()
+        return {"usergroups": [g.to_api(include_users=include) for g in groups]}
+
+    @api_method("usergroups.users.list")
+    async def usergroups_users_list(self, args: Args) -> dict[str, Any]:
+        group = self.workspace.user_groups.get(args.required("usergroup", error="no_such_subteam"))
+        if group is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(group.users)}
+
     @api_method("views.publish")
     async def views_publish(self, args: Args) -> dict[str, Any]:
         user = args.required("user_id", error="user_not_found")
@@ -648,7 +661,7 @@ class WebApi:
         if not self._file_visible(file.channels):
             raise SlackError("file_not_found")
         return {
-            "file": file.to_api(self.workspace.base_url, self.workspace.team_id),
+            "file": self.workspace.file_object(file),
             "comments": [],
             "response_metadata": {"next_cursor": ""},
         }
@@ -671,7 +684,7 @@ class WebApi:
         shown = files[(page - 1) * count : page * count]
         pages = max(1, -(-len(files) // count))
         return {
-            "files": [f.to_api(self.workspace.base_url, self.workspace.team_id) for f in shown],
+            "files": [self.workspace.file_object(f) for f in shown],
             "paging": {"count": count, "total": len(files), "page": page, "pages": pages},
         }
 

@@ -51,6 +51,11 @@ class User:
     email: str | None = None
     tz: str = "Europe/London"
     deleted: bool = False
+    # Guests: a multi-channel guest is "restricted", a single-channel guest "ultra restricted".
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    is_admin: bool = False  # a workspace admin (users.info), e.g. for an app's admin-only settings
+    is_owner: bool = False
 
     def to_api(self) -> dict[str, Any]:
         """The ``user`` object of users.info."""
@@ -76,14 +81,50 @@ class User:
             "tz_label": self.tz,
             "tz_offset": 0,
             "profile": profile,
-            "is_admin": False,
-            "is_owner": False,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_admin": self.is_admin or self.is_owner,  # Slack marks owners as admins too
+            "is_owner": self.is_owner,
+            "is_restricted": self.is_restricted or self.is_ultra_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1700000000,
         }
+
+
+@dataclass
+class UserGroup:
+    """A user group (``@handle``), mentioned as ``<!subteam^ID>``."""
+
+    id: str
+    handle: str
+    name: str
+    team_id: str
+    users: list[str] = field(default_factory=list)
+
+    def to_api(self, *, include_users: bool = False) -> dict[str, Any]:
+        """The object usergroups.list returns."""
+        group: dict[str, Any] = {
+            "id": self.id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": self.name,
+            "description": "",
+            "handle": self.handle,
+            "is_external": False,
+            "date_create": 1700000000,
+            "date_update": 1700000000,
+            "date_delete": 0,
+            "auto_type": None,
+            "created_by": "",
+            "updated_by": "",
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
+            "user_count": len(self.users),
+        }
+        if include_users:
+            group["users"] = list(self.users)
+        return group
 
 
 @dataclass
@@ -98,6 +139,8 @@ class Channel:
     purpose: str = ""
     is_archived: bool = False
     user: str | None = None  # the person on the other side, for a DM with the app
+    # Slack Connect: the other organisations' teams the channel is shared with (ours is the host).
+    external_teams: list[str] = field(default_factory=list)
 
     @property
     def is_dm(self) -> bool:
@@ -118,11 +161,14 @@ class Channel:
             "is_im": self.kind == "im",
             "is_mpim": self.kind == "mpim",
             "is_private": self.kind != "public",
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": bool(self.external_teams),
+            "is_ext_shared": bool(self.external_teams),
             "is_org_shared": False,
+            "is_pending_ext_shared": False,
             "context_team_id": team_id,
         }
+        if self.kind != "im":  # Slack lists the owning team even for a channel shared with no one
+            base |= {"shared_team_ids": [team_id, *self.external_teams], "conversation_host_id": team_id}
         if self.kind == "im":
             return base | {"user": self.user, "is_user_deleted": False, "priority": 0}
         return base | {
@@ -179,7 +225,7 @@ class File:
             "url_private": private,
             "url_private_download": f"{base_url}files-pri/{team_id}-{self.id}/download/{self.name}",
             "permalink": f"{base_url}files/{self.user}/{self.id}/{self.name}",
-            "channels": list(self.channels),
+            "channels": list(self.channels),  # Workspace.file_object splits these by kind
             "groups": [],
             "ims": [],
             "comments_count": 0,
@@ -236,6 +282,20 @@ class Message:
     @property
     def edited(self) -> bool:
         return bool(self.edits)
+
+    @property
+    def pings(self) -> set[str]:
+        """Who Slack notifies for this message: ``@U…`` people, ``!here`` / ``!channel`` / ``!everyone``
+        and ``!subteam^S…`` user groups, from the markup in its text, its mrkdwn text objects and its
+        streamed markdown (``plain_text`` objects and escaped ``&lt;…&gt;`` never ping)."""
+        texts = [self.text]
+        for block in self.blocks or []:
+            texts.extend(mrkdwn_texts(block))
+        found: set[str] = set()
+        for text in texts:
+            for match in _PING.finditer(text):
+                found.add(match.group(1))
+        return found
 
     @property
     def display_text(self) -> str:
@@ -310,6 +370,26 @@ def block_text(block: dict[str, Any]) -> str:
     return "\n".join(p for p in pieces if p)
 
 
+# Slack's markup that notifies someone: <@U123>, <@U123|name>, <!here>, <!channel>, <!everyone>,
+# <!subteam^S123> (a user group), each optionally with a |label.
+_PING = re.compile(r"<(@[UW][A-Z0-9_]+|!(?:here|channel|everyone)|!subteam\^[A-Z0-9_]+)(?:\|[^>]*)?>")
+
+
+def mrkdwn_texts(value: Any) -> list[str]:
+    """Every ``mrkdwn`` text object's text inside a block (any depth); ``plain_text`` is never parsed."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+            found.append(value["text"])
+        for child in value.values():
+            if isinstance(child, (dict, list)):
+                found.extend(mrkdwn_texts(child))
+    elif isinstance(value, list):
+        for child in value:
+            found.extend(mrkdwn_texts(child))
+    return found
+
+
 def markdown_of(chunks: Iterable[dict[str, Any]]) -> str:
     """The text a person reads from streamed chunks: every markdown_text chunk, concatenated."""
     return "".join(c.get("text", "") for c in chunks if c.get("type") == "markdown_text")
@@ -356,6 +436,7 @@ class Workspace:
         self.assistant_threads: dict[tuple[str, str], AssistantThread] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.user_groups: dict[str, UserGroup] = {}
         self._listeners: list[Callable[[Change], None]] = []
         self._last_ts = 0.0
         self._ids = itertools.count(1)
@@ -407,9 +488,8 @@ class Workspace:
     # -- people and conversations ------------------------------------------------------------------
 
     def add_user(self, user_id: str, name: str, real_name: str | None = None, **fields: Any) -> User:
-        user = User(
-            id=user_id, name=name, real_name=real_name or name.title(), team_id=self.team_id, **fields
-        )
+        team_id = fields.pop("team_id", self.team_id)  # another team's: a Slack Connect person
+        user = User(id=user_id, name=name, real_name=real_name or name.title(), team_id=team_id, **fields)
         self.users[user_id] = user
         return user
 
@@ -440,6 +520,15 @@ class Workspace:
         self.messages.setdefault(channel_id, [])
         self._notify(Change("channel_added", channel=channel_id))
         return channel
+
+    def add_user_group(
+        self, group_id: str, handle: str, users: Iterable[str], name: str | None = None
+    ) -> UserGroup:
+        for user in users:
+            self.user(user)
+        group = UserGroup(group_id, handle, name or handle.title(), self.team_id, list(users))
+        self.user_groups[group_id] = group
+        return group
 
     def user(self, user_id: str) -> User:
         try:
@@ -749,6 +838,28 @@ class Workspace:
         self._notify(Change("file_added", user=user))
         return file
 
+    def file_object(self, file: File) -> dict[str, Any]:
+        """The file object as Slack shows it: public channels under ``channels``, private channels and
+        group DMs under ``groups``, DMs under ``ims``, and ``shares`` by privacy with each share's ts."""
+        info = file.to_api(self.base_url, self.team_id)
+        kinds = {c: self.channels[c].kind for c in file.channels if c in self.channels}
+        info["channels"] = [c for c, kind in kinds.items() if kind == "public"]
+        info["groups"] = [c for c, kind in kinds.items() if kind in ("private", "mpim")]
+        info["ims"] = [c for c, kind in kinds.items() if kind == "im"]
+        shares: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for channel_id, kind in kinds.items():
+            shared = [m for m in self.messages.get(channel_id, ()) if file.id in m.files and not m.deleted]
+            entry = {
+                "ts": shared[-1].ts if shared else "",
+                "channel_name": self.channels[channel_id].name,
+                "team_id": self.team_id,
+                "share_user_id": shared[-1].user if shared else file.user,
+            }
+            shares.setdefault("public" if kind == "public" else "private", {})[channel_id] = [entry]
+        if shares:
+            info["shares"] = shares
+        return info
+
     def file(self, file_id: str) -> File:
         try:
             return self.files[file_id]
@@ -816,7 +927,7 @@ class Workspace:
         if message.attachments:
             out["attachments"] = message.attachments
         if message.files:
-            out["files"] = [self.files[f].to_api(self.base_url, self.team_id) for f in message.files]
+            out["files"] = [self.file_object(self.files[f]) for f in message.files]
             out["upload"] = False
             out["display_as_bot"] = False
         if message.thread_ts is not None:

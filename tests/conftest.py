@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from knowledge.config import KnowledgeConfig
+from tests.milvus_server import MilvusServer
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # No phoning home from tests (there is no network here anyway).
@@ -56,12 +57,34 @@ def docs_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    """One real Milvus server process (``milvus-lite server``) for the session; tests use own collections."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus-server") / "data").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def kb_config(tmp_path: Path, docs_dir: Path, sqlite_url: str) -> KnowledgeConfig:
+def milvus_uri(tmp_path: Path) -> str:
+    """A Milvus Lite file of this test (``tests.milvus_server.lite_and_server_uri`` adds the server)."""
+    return str(tmp_path / "milvus.db")
+
+
+@pytest.fixture
+def collection(milvus_uri: str) -> str:
+    """A collection name of this test's own: tests share the one server."""
+    return "test_kb" if "://" not in milvus_uri else f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def kb_config(docs_dir: Path, sqlite_url: str, milvus_uri: str, collection: str) -> KnowledgeConfig:
     return KnowledgeConfig(
         docs=(docs_dir,),
-        milvus_uri=str(tmp_path / "milvus.db"),
-        collection="test_kb",
+        milvus_uri=milvus_uri,
+        collection=collection,
         database_url=sqlite_url,
         embedder="local",
     )

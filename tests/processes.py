@@ -13,7 +13,7 @@ import aiohttp
 
 from localslack.emulator import SlackEmulator
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import ANALYST, API_KEY, LEADER, WRITER
+from tests.team_script import ANALYST, API_KEY, LEADER, WRITER
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,6 +6,7 @@ import hashlib
 import random
 import re
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,148 @@ def test_header_line_stays_short() -> None:
 def test_impossible_sizes_are_refused(size: int, overlap: int) -> None:
     with pytest.raises(ValueError, match="chunk"):
         chunk(ParsedDocument("T", [Section("x")]), size=size, overlap=overlap)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+SEVERITY_ROWS = [
+    (
+        "Sev-1",
+        "Ledgerloom is down for many customers, or data is lost or corrupted",
+        "API error rate above 10%",
+    ),
+    ("Sev-2", "A major feature is degraded for many customers", "API error rate above 5% for 10 minutes"),
+    ("Sev-3", "A minor feature is broken for a few customers, with a workaround", "API error rate above 1%"),
+    ("Sev-4", "Cosmetic, or internal only: a typo, a broken internal dashboard", "no customer impact"),
+]
+
+
+def severity_markdown(rows=SEVERITY_ROWS, extra_rows: int = 6) -> str:
+    lines = ["| Severity | Definition | Threshold |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += [
+        f"| Drill-{i} | A practice incident for the game day in week {i} | none, a drill |"
+        for i in range(extra_rows)
+    ]
+    return (
+        "# Severity policy\n\n## Severity levels\n\nEvery incident gets a severity when it is declared.\n\n"
+        + "\n".join(lines)
+        + "\n\nWhen unsure between two levels, pick the higher one.\n"
+    )
+
+
+def test_a_long_table_is_split_into_row_groups_that_repeat_its_header() -> None:
+    chunks = chunk(read_bytes(severity_markdown().encode(), "severity.md"), size=1200, overlap=150)
+    tables = [c for c in chunks if "| Severity | Definition | Threshold |" in c.text]
+    assert len(tables) >= 2  # the table (about 900 characters) is more than one ranked unit
+    for c in tables:
+        assert c.text.startswith(
+            "Severity policy — Severity levels\n| Severity | Definition | Threshold |\n| --- |"
+        )
+        assert len(body(c)) <= 500
+    rows = [line for c in tables for line in body(c).split("\n")[2:]]
+    assert (
+        rows
+        == [line for line in severity_markdown().split("\n") if line.startswith("| S") or "Drill" in line][1:]
+    )
+    sev2 = [c for c in tables if "| Sev-2 |" in c.text]
+    assert len(sev2) == 1  # each row once, whole, with the column names above it
+    # The prose around the table is kept, under the same heading.
+    assert any("Every incident gets a severity" in c.text for c in chunks)
+    assert any("pick the higher one" in c.text for c in chunks)
+
+
+def test_a_short_table_stays_with_the_text_around_it() -> None:
+    text = "# Rota\n\nWho is on call.\n\n| week | engineer |\n| --- | --- |\n| 1 | Ana |\n| 2 | Bo |\n\nSwap freely.\n"
+    (only,) = chunk(read_bytes(text.encode(), "rota.md"))
+    assert (
+        body(only)
+        == "Who is on call.\n\n| week | engineer |\n| --- | --- |\n| 1 | Ana |\n| 2 | Bo |\n\nSwap freely."
+    )
+
+
+def test_html_and_docx_table_rows_are_grouped_with_their_header_row() -> None:
+    rows = "".join(
+        f"<tr><td>office-{i}</td><td>{'Leeds' if i % 2 else 'Lisbon'}</td><td>{100 + i} desks on floor {i}</td></tr>"
+        for i in range(40)
+    )
+    html = f"<h1>Offices</h1><table><tr><th>office</th><th>city</th><th>capacity</th></tr>{rows}</table>"
+    chunks = chunk(read_bytes(html.encode(), "offices.html"))
+    assert len(chunks) > 2
+    assert all(body(c).startswith("office | city | capacity\n") for c in chunks)
+    assert all(len(body(c)) <= 500 for c in chunks)
+    found = [c for c in chunks if "office-17 | Leeds | 117 desks on floor 17" in c.text]
+    assert len(found) == 1
+
+
+def test_a_lone_pipe_in_prose_is_not_a_table() -> None:
+    text = "Run `ps aux | grep milvus` to find it.\nThen stop it.\n\nAnother paragraph."
+    (only,) = chunk(ParsedDocument("T", [Section(text)]))
+    assert body(only) == text
+
+
+def test_csv_rows_are_grouped_small_enough_to_rank() -> None:
+    rows = [f"svc-{i},Team {i % 7},{99 + i / 100:.2f}%,{200 + i} ms" for i in range(60)]
+    doc = read_bytes(("service,owner,slo,p99\n" + "\n".join(rows)).encode(), "catalogue.csv")
+    chunks = chunk(doc)  # the default size, 1200
+    assert all(len(body(c)) <= 500 for c in chunks)
+    lines = [line for c in chunks for line in body(c).split("\n")]
+    assert lines == [s.text for s in doc.sections]
+    assert "service: svc-42; owner: Team 0; slo: 99.42%; p99: 242 ms" in lines
+
+
+# --- end to end: an edited table row is found by search --------------------------------------------
+
+
+def test_an_edited_table_row_is_found_in_the_top_3_after_a_resync(tmp_path) -> None:
+    """The issue's case: the Sev-2 threshold changes in a long table; after a sync, a question about
+    that row finds the row (with the table's column names) among the first 3 passages."""
+    from knowledge.base import KnowledgeBase
+    from knowledge.config import KnowledgeConfig
+    from tests.corpus import write_corpus
+
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    # The sample handbook's engineering pages compete: incidents, on-call, deploys, error rates.
+    handbook = Path(__file__).resolve().parents[1] / "examples" / "handbook" / "engineering"
+    for page in handbook.glob("*.md"):
+        (docs / "handbook" / page.name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / "handbook" / page.name).write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+    policy = docs / "engineering" / "severity.md"
+    policy.write_text(severity_markdown(), encoding="utf-8")
+    (docs / "engineering" / "alerts.md").write_text(
+        "# Alerting\n\n## Error rates\n\nAlert on the API error rate of every service. An error rate above "
+        "2% pages the primary; error budgets are reviewed monthly. Incidents follow the severity policy.\n",
+        encoding="utf-8",
+    )
+    config = KnowledgeConfig(
+        docs=(docs,), milvus_uri=str(tmp_path / "milvus.db"), database_url=f"sqlite:///{tmp_path}/tw.db"
+    )
+    kb = KnowledgeBase(config)
+    try:
+        assert kb.sync().ok
+        edited = [
+            (a, b, "API error rate above 2.5% for 10 minutes" if a == "Sev-2" else c)
+            for a, b, c in SEVERITY_ROWS
+        ]
+        policy.write_text(severity_markdown(edited), encoding="utf-8")
+        report = kb.sync()
+        assert (report.updated, report.ok) == (1, True)
+
+        for query, mode in [
+            ("Sev-2 API error rate above 2.5%", "bm25"),
+            ("Sev-2 API error rate above 2.5%", "hybrid"),
+            ("what API error rate makes an incident a Sev-2?", "hybrid"),
+        ]:
+            top = [hit.chunk for hit in kb.search(query, k=3, mode=mode)]
+            rows = [c for c in top if "| Sev-2 | A major feature" in c.text]
+            assert rows, (query, mode, [c.text[:80] for c in top])
+            assert "above 2.5% for 10 minutes" in rows[0].text  # the new threshold, not the old one
+            assert "| Severity | Definition | Threshold |" in rows[0].text  # with the column names
+            assert rows[0].doc_path == "engineering/severity.md"
+            # A passage about the row, not the whole table: the row is a large part of what is quoted.
+            assert len(rows[0].text) <= 600, rows[0].text
+        stale = kb.search("API error rate above 5% for 10 minutes", k=20, mode="bm25")
+        assert not [hit for hit in stale if "above 5% for 10 minutes" in hit.chunk.text]
+    finally:
+        kb.close()

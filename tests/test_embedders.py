@@ -1,4 +1,5 @@
-"""Embedders: the bundled WordLlama model, and the OpenAI client against a real HTTP server on loopback."""
+"""Embedders: the bundled transformer (the default) and WordLlama models, and the OpenAI client against a
+real HTTP server on loopback."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import LocalEmbedder, OpenAIEmbedder, make_embedder
 from knowledge.errors import EmbeddingError
+from knowledge.transformer_embedder import VOCAB, TransformerEmbedder
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -34,8 +36,8 @@ def local() -> LocalEmbedder:
     return LocalEmbedder()
 
 
-def test_default_local_embedder_is_wordllama_256(local: LocalEmbedder):
-    embedder = make_embedder(KnowledgeConfig())
+def test_wordllama_is_kept_as_an_option(local: LocalEmbedder):
+    embedder = make_embedder(KnowledgeConfig(embedder="wordllama"))
     assert (embedder.name, embedder.dimension) == ("local:wordllama-l2-supercat-256", 256)
     vector = local.embed_query("How do I reset my VPN password?")
     assert len(vector) == 256
@@ -65,8 +67,65 @@ def test_local_keeps_input_order_and_gives_empty_text_a_zero_vector(local: Local
 
 
 def test_unknown_local_model_lists_the_supported_ones():
-    with pytest.raises(EmbeddingError, match="supported local models: wordllama-l2-supercat-256"):
+    supported = "supported local models: all-minilm-l6-v2-int8, wordllama-l2-supercat-256"
+    with pytest.raises(EmbeddingError, match=supported):
         make_embedder(KnowledgeConfig(embedder="local", embedding_model="all-MiniLM-L6-v2"))
+
+
+# --- the default: all-MiniLM-L6-v2, int8 ONNX ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def transformer() -> TransformerEmbedder:
+    return TransformerEmbedder()
+
+
+def test_the_default_embedder_is_the_offline_transformer(transformer: TransformerEmbedder):
+    embedder = make_embedder(KnowledgeConfig())
+    assert isinstance(embedder, TransformerEmbedder)
+    assert (embedder.name, embedder.dimension) == ("local:all-minilm-l6-v2-int8", 384)
+    vector = transformer.embed_query("How do I reset my VPN password?")
+    assert len(vector) == 384 and norm(vector) == pytest.approx(1.0, abs=1e-5)
+    vocab = VOCAB.read_text(encoding="utf-8").splitlines()
+    assert (len(vocab), vocab[100:104]) == (30522, ["[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+
+
+PASSAGES = [
+    "Every employee gets 27 days of paid annual leave per calendar year.",
+    "Production deploys happen Monday to Thursday between 10:00 and 16:00 UTC.",
+    "Report a lost or stolen laptop to the security team within one hour.",
+    "Meals while travelling are reimbursed up to 60 euros per day.",
+]
+PARAPHRASES = [  # (question sharing almost no word with its passage, index of that passage)
+    ("How much holiday allowance do staff receive?", 0),
+    ("When am I allowed to ship code to the live system?", 1),
+    ("Someone took my computer from the train. What now?", 2),
+    ("What can I spend on food on a work trip?", 3),
+]
+
+
+def test_the_transformer_ranks_each_paraphrase_to_its_passage(transformer: TransformerEmbedder):
+    passages = transformer.embed_documents(PASSAGES)
+    for question, expected in PARAPHRASES:
+        query = transformer.embed_query(question)
+        scores = [cosine(query, passage) for passage in passages]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        assert best == expected, (question, scores)
+        assert scores[expected] > sorted(scores)[-2] + 0.1, (question, scores)
+
+
+def test_the_transformer_keeps_order_truncates_long_texts_and_zeroes_empty_ones(
+    transformer: TransformerEmbedder,
+):
+    long = "The quarterly revenue report lists figures per region. " * 200  # far past 256 word pieces
+    texts = [long, "", "short text about leave", "   ", PASSAGES[0]]
+    batch = transformer.embed_documents(texts)
+    assert len(batch) == 5
+    for text, vector in zip(texts, batch, strict=True):
+        assert vector == pytest.approx(transformer.embed_query(text), abs=1e-4)  # batching changes nothing
+    assert norm(batch[1]) == 0.0 and norm(batch[3]) == 0.0
+    assert norm(batch[0]) == pytest.approx(1.0, abs=1e-5)
+    assert transformer.embed_documents([]) == []
 
 
 # --- openai: a small OpenAI-compatible server on loopback ------------------------------------------
@@ -233,3 +292,44 @@ def test_openai_needs_a_key_or_a_base_url():
 def test_openai_known_model_dimension_needs_no_request():
     embedder = make_embedder(KnowledgeConfig(embedder="openai", openai_api_key="sk-x"))
     assert (embedder.name, embedder.dimension) == ("openai:text-embedding-3-small", 1536)
+
+
+def test_sync_after_the_default_changed_says_to_rebuild_and_how_to_keep_the_old_one(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """A collection built by the old default (wordllama) is refused by `threadwise sync` with the
+    new default, in one message that names both embedders and what to do."""
+    import os
+
+    from bot.cli import main
+    from knowledge.base import KnowledgeBase
+    from tests.corpus import write_corpus
+
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    database = f"sqlite:///{tmp_path / 'threadwise.db'}"
+    old = KnowledgeConfig(
+        docs=(docs,), milvus_uri=str(tmp_path / "milvus.db"), database_url=database, embedder="wordllama"
+    )
+    kb = KnowledgeBase(old)
+    assert kb.sync().ok
+    kb.close()
+
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "THREADWISE_", "MILVUS_")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("THREADWISE_DOCS", str(docs))
+    monkeypatch.setenv("DATABASE_URL", database)
+    (tmp_path / ".env").write_text(f"MILVUS_URI={tmp_path / 'milvus.db'}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["sync"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "was built with local:wordllama-l2-supercat-256 (256-d)" in err
+    assert "THREADWISE_EMBEDDER is local:all-minilm-l6-v2-int8 (384-d)" in err
+    assert "Rebuild it: threadwise sync --rebuild" in err
+    assert "keep the old embedder: THREADWISE_EMBEDDER=wordllama" in err
+
+    monkeypatch.setenv("THREADWISE_EMBEDDER", "wordllama")  # the old collection still serves as it was
+    assert main(["search", "Gatekeeper reset credentials", "--json"]) == 0
+    assert "engineering/vpn.md" in capsys.readouterr().out

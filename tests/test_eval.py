@@ -25,9 +25,12 @@ from knowledge.config import KnowledgeConfig
 from knowledge.evaluation import (
     EvalRun,
     LabelledSetError,
+    answer_recall,
     compare_reports,
     eval_config,
+    fact_found,
     load_questions,
+    mean_metrics,
     ndcg_at,
     question_metrics,
     ranked_documents,
@@ -114,6 +117,40 @@ def test_documents_take_the_rank_of_their_best_chunk():
         "mrr": pytest.approx(1 / 3),
         "ndcg@10": pytest.approx(0.5),
     }
+
+
+def test_answer_recall_needs_every_fact_within_the_first_k_chunks():
+    texts = [
+        "Deploys — Canary\nThe canary holds **20 minutes**.",
+        "Unrelated passage about leave.",
+        "Traffic share: 5%  of requests",
+        "x",
+        "y",
+        "z",
+        "late: 30 days",
+    ]
+    # Case, spacing and Markdown emphasis are ignored; the facts may sit in different chunks.
+    assert fact_found(texts[:3], ["20 Minutes", "5% of requests"])
+    assert not fact_found(texts[:2], ["20 minutes", "5%"])
+    assert answer_recall(texts, ["20 minutes", "5%"]) == {
+        "answer_recall@1": 0.0,
+        "answer_recall@3": 1.0,
+        "answer_recall@6": 1.0,
+        "answer_recall@10": 1.0,
+    }
+    assert answer_recall(texts, ["30 days"])["answer_recall@6"] == 0.0  # 7th chunk: past one search
+    assert answer_recall(texts, ["30 days"])["answer_recall@10"] == 1.0
+    with pytest.raises(ValueError, match="must_contain"):
+        answer_recall(texts, [])
+
+
+def test_answer_recall_is_averaged_over_the_questions_that_have_facts():
+    base = {"recall@5": 1.0, "recall@10": 1.0, "mrr": 1.0, "ndcg@10": 1.0}
+    facts = {"answer_recall@1": 0.0, "answer_recall@3": 1.0, "answer_recall@6": 1.0, "answer_recall@10": 1.0}
+    means = mean_metrics([base | facts, base, base | dict.fromkeys(facts, 0.0)])
+    assert means["answer_questions"] == 2
+    assert (means["answer_recall@1"], means["answer_recall@6"]) == (0.0, 0.5)
+    assert mean_metrics([base])["answer_recall@6"] is None  # nothing to score: no figure, not 0
 
 
 def test_fusion_counts_only_the_head_of_each_route():
@@ -238,6 +275,7 @@ def command_env(tmp_path: Path, docs: Path) -> dict[str, str]:
         "THREADWISE_DOCS": str(docs),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'threadwise.db'}",
         "THREADWISE_MODEL_RETRIES": "0",
+        "THREADWISE_EMBEDDER": "wordllama",  # fast; the default transformer has tests of its own
     }
     # pymilvus reads an exported MILVUS_URI at import and rejects a Lite path: it goes in .env instead.
     (tmp_path / ".env").write_text(f"MILVUS_URI={tmp_path / 'milvus.db'}\n", encoding="utf-8")
@@ -260,7 +298,10 @@ def served(tmp_path: Path, corpus: Path) -> tuple[dict[str, str], KnowledgeConfi
     """A serving index of the corpus (collection "threadwise"), closed so the command can open the file."""
     env = command_env(tmp_path, corpus)
     config = KnowledgeConfig(
-        docs=(corpus,), milvus_uri=str(tmp_path / "milvus.db"), database_url=env["DATABASE_URL"]
+        docs=(corpus,),
+        milvus_uri=str(tmp_path / "milvus.db"),
+        database_url=env["DATABASE_URL"],
+        embedder="wordllama",
     )
     kb = KnowledgeBase(config)
     assert kb.sync().ok
@@ -303,6 +344,11 @@ def test_eval_json_end_to_end_never_touches_the_serving_index(served, tmp_path: 
         assert set(entry["by_kind"]) == {"keyword", "paraphrase", "multihop"}
         assert entry["by_kind"]["keyword"]["questions"] == 3
         assert {"p50", "p95"} == entry["latency_ms"].keys()
+        assert entry["answer_questions"] == 1  # only one labelled question has must_contain
+        assert {f"answer_recall@{k}" for k in (1, 3, 6, 10)} <= entry.keys()
+        assert entry["by_kind"]["keyword"]["answer_questions"] == 1
+    # The VPN page states the 20 minutes: the chunk BM25 ranks first holds the fact.
+    assert report["bm25"]["answer_recall@1"] == 1.0 and report["bm25"]["fact_misses"] == []
     # Keyword lookups of distinctive words: BM25 puts the right document first every time.
     assert report["bm25"]["by_kind"]["keyword"] == {
         "recall@5": 1.0,
@@ -310,6 +356,11 @@ def test_eval_json_end_to_end_never_touches_the_serving_index(served, tmp_path: 
         "mrr": 1.0,
         "ndcg@10": 1.0,
         "questions": 3,
+        "answer_recall@1": 1.0,
+        "answer_recall@3": 1.0,
+        "answer_recall@6": 1.0,
+        "answer_recall@10": 1.0,
+        "answer_questions": 1,
     }
     assert report["hybrid"]["recall@10"] == 1.0  # five documents: all of them are in the first ten
 
@@ -343,6 +394,7 @@ def test_compare_prints_the_change_against_an_earlier_report(served, tmp_path: P
     assert "5 questions from questions.jsonl" in done.stdout
     assert "1 unanswerable questions (no relevant document) are left out of these metrics" in done.stdout
     assert re.search(r"│ hybrid │\s+\d\.\d{3} │", done.stdout)
+    assert "answer recall@k" in done.stdout  # the passage-level table
 
     old = json.loads(json.dumps(new))
     old["hybrid"]["ndcg@10"] = round(new["hybrid"]["ndcg@10"] - 0.25, 4)
@@ -510,6 +562,11 @@ def test_answers_are_scored_for_correctness_citations_and_not_found(tmp_path: Pa
     assert all({"mean", "p50", "p95"} == spread.keys() for spread in answers["latency_s"].values())
     assert [row["outcome"] for row in answers["per_question"]] == ["answered", "answered", "not_found"]
     assert answers["per_question"][1]["cited"] == ["engineering/vpn.md"]
+    # The expenses passage (60 euros, 30 days) did reach the writer: the wrong answer is the model's,
+    # not the search's.
+    assert answers["passage_answer_recall"] == 1.0
+    assert [row.get("fact_in_passages") for row in answers["per_question"]] == [True, True, None]
+    assert answers["per_question"][1]["correct"] is False and answers["passages_per_answer"] >= 1
     # The answers' conversations went to the evaluation's own store, not the serving database.
     assert (tmp_path / "eval" / "conversations.sqlite").is_file()
     assert not (tmp_path / "threadwise.db").exists()
@@ -535,7 +592,9 @@ def test_a_citation_cites_the_sentence_it_ends_and_is_judged_by_overlap():
 def test_hybrid_is_no_worse_than_either_route_on_the_handbook(tmp_path: Path):
     """With the local embedder, fusing BM25 and dense must not lose to the better of the two."""
     serving = KnowledgeConfig(
-        milvus_uri=str(tmp_path / "milvus.db"), database_url=f"sqlite:///{tmp_path}/tw.db"
+        milvus_uri=str(tmp_path / "milvus.db"),
+        database_url=f"sqlite:///{tmp_path}/tw.db",
+        embedder="wordllama",
     )
     with EvalRun(serving, docs=HANDBOOK) as run:
         report_sync, warnings = run.index()

@@ -146,7 +146,7 @@ async def test_two_replicas_on_postgres_answer_once_take_over_report_and_stop(
                     status, body = await get(f"{url}/readyz")
                     assert (status, json.loads(body)) == (
                         200,
-                        {"ready": True, "database": "ok", "milvus": "ok"},
+                        {"ready": True, "database": "ok", "milvus": "ok", "sync": "ok"},
                     )
 
                 # 30 messages, each delivered to both replicas and retried at the second.

@@ -252,7 +252,7 @@ def test_generated_answers_fit_slack_lose_nothing_and_end_with_the_buttons(seed:
     if feedback:
         assert [buttons(m) for m in messages[:-1]] == [[]] * (len(messages) - 1)
         assert messages[-1].blocks[-1]["type"] == "actions"
-        assert [e["value"] for e in messages[-1].blocks[-1]["elements"]] == [feedback, feedback]
+        assert [e["value"] for e in messages[-1].blocks[-1]["elements"]] == [feedback] * 4
     else:
         assert not any(buttons(m) for m in messages)
 
@@ -341,7 +341,8 @@ def test_a_short_answer_is_one_message_with_sources_and_buttons() -> None:
         "[1] <https://wiki.example.com/leave?x=1&amp;y=2|Leave &amp; holidays> — Annual leave (p. 3)\n"
         "[2] VPN &lt;setup&gt; · it/vpn.md"
     )
-    up, down = message.blocks[2]["elements"]
+    up, down, resolved, expert = message.blocks[2]["elements"]
+    assert (resolved["action_id"], expert["action_id"]) == ("thread_resolved", "ask_expert")
     assert (up["text"]["text"], up["action_id"], up["value"]) == ("👍 Helpful", "feedback_up", "F123")
     assert (down["text"]["text"], down["action_id"], down["value"]) == (
         "👎 Not helpful",

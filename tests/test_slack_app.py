@@ -36,12 +36,12 @@ from localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
 from localslack.workspace import Message
 from tests.corpus import write_corpus
 from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall
+from tests.team_script import ANALYST, API_KEY, LEADER, WRITER
 
 ROOT = Path(__file__).resolve().parents[1]
-LEADER, ANALYST, WRITER = "leader-model", "analyst-model", "writer-model"
-API_KEY = "sk-threadwise-test-0123456789abcdef"
 PRIVATE_FACT = "The Falcon launch code word is BLUE-HERON-42."
 VPN_QUESTION = "how do I reset my VPN password?"
+BUTTONS = ["feedback_up", "feedback_down", "thread_resolved", "ask_expert"]  # under every answer
 
 
 def manifest_events() -> set[str]:
@@ -263,7 +263,7 @@ async def test_a_mention_is_answered_in_its_thread_with_sources_and_buttons(
     assert reply.thread_ts == said.ts
     assert f"About “{VPN_QUESTION}”: see engineering/vpn.md [1]." in reply.display_text
     assert "*Sources*" in reply.display_text and "Resetting your VPN password" in reply.display_text
-    assert action_ids(reply) == ["feedback_up", "feedback_down"]
+    assert action_ids(reply) == BUTTONS
     assert slack.calls("chat.startStream") and slack.calls("chat.stopStream")  # it streamed
     assert slack.reactions("C_GENERAL", said.ts) == {}  # the working sign is gone
     assert len(leader_turns(model)) == 1  # one answer for two deliveries
@@ -303,10 +303,7 @@ async def test_a_dm_is_answered(slack: SlackEmulator, model: ModelServer, bot: S
     await settle(bot)
     (reply,) = slack.bot_messages("D_ALICE")
     assert reply.thread_ts is None  # a top-level DM is answered as a chat
-    assert "people/vacation.md" in reply.display_text and action_ids(reply) == [
-        "feedback_up",
-        "feedback_down",
-    ]
+    assert "people/vacation.md" in reply.display_text and action_ids(reply) == BUTTONS
     assert PLACEHOLDER not in reply.display_text
     # A second DM continues the same conversation.
     await slack.user_says("D_ALICE", "and can I carry days over?")
@@ -447,7 +444,7 @@ async def test_a_long_answer_is_split_over_messages_within_slacks_limits(
         block["text"]["text"] for r in replies for block in r.blocks or [] if block["type"] == "section"
     )
     assert all(f"Step {i}:" in shown for i in range(1, 61))  # nothing cut
-    assert action_ids(replies[-1]) == ["feedback_up", "feedback_down"]
+    assert action_ids(replies[-1]) == BUTTONS
 
 
 async def test_when_streaming_is_refused_the_answer_is_posted_and_updated(
@@ -461,7 +458,7 @@ async def test_when_streaming_is_refused_the_answer_is_posted_and_updated(
     assert reply.chunks == [] and reply.edits  # a posted placeholder, then updated
     assert reply.edits[0].text == PLACEHOLDER
     assert "engineering/vpn.md [1]" in reply.display_text
-    assert action_ids(reply) == ["feedback_up", "feedback_down"]
+    assert action_ids(reply) == BUTTONS
 
 
 async def test_a_stream_that_expires_mid_answer_is_finished_by_updating_it(
@@ -481,10 +478,7 @@ async def test_a_stream_that_expires_mid_answer_is_finished_by_updating_it(
     (reply,) = slack.bot_messages("C_GENERAL", said.ts)
     assert reply.ts == streaming.ts and reply.stream == "expired"
     assert "message_not_in_streaming_state" in [c.error for c in slack.calls("chat.appendStream")]
-    assert "More detail 11 [1]." in reply.display_text and action_ids(reply) == [
-        "feedback_up",
-        "feedback_down",
-    ]
+    assert "More detail 11 [1]." in reply.display_text and action_ids(reply) == BUTTONS
     assert slack.calls("chat.update")[-1].ok
 
 
@@ -498,7 +492,7 @@ async def test_an_append_slack_refuses_ends_the_stream_and_the_answer_is_finishe
     (reply,) = slack.bot_messages("C_GENERAL", said.ts)
     assert reply.stream == "stopped" and not reply.streaming
     assert f"About “{VPN_QUESTION}”" in reply.display_text and ":warning:" not in reply.display_text
-    assert action_ids(reply) == ["feedback_up", "feedback_down"]
+    assert action_ids(reply) == BUTTONS
 
 
 # --- never silent -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from tests.emulators.openai import Hang, ModelServer
 from tests.processes import Serve, bot_process_env, free_port
 from tests.test_slack_app import (
     API_KEY,
+    BUTTONS,
     LEADER,
     VPN_QUESTION,
     leader_turns,
@@ -94,10 +95,7 @@ async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_
             assert f"About “{VPN_QUESTION}”: see engineering/vpn.md [1]." in reply.display_text
             assert [
                 e["action_id"] for b in reply.blocks or [] if b["type"] == "actions" for e in b["elements"]
-            ] == [
-                "feedback_up",
-                "feedback_down",
-            ]
+            ] == BUTTONS
             assert len(leader_turns(model)) == 2  # the lost attempt and the resumed one
             assert slack.reactions("C_GENERAL", said.ts) == {}
 

@@ -1,4 +1,5 @@
-"""The chunk store against real Milvus Lite files (one per test) and the real WordLlama embedder."""
+"""The chunk store against real Milvus Lite files (one per test) and a real Milvus server process
+(``milvus-lite server``, one collection per test), with the real WordLlama embedder."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from knowledge.embedders import LocalEmbedder
 from knowledge.errors import EmbedderMismatch, StoreUnavailable
 from knowledge.store import ChunkStore, render_filter
 from knowledge.types import SEARCH_MODES, WORKSPACE, AccessScope, Chunk
+from tests.milvus_server import lite_and_server_uri  # noqa: F401  (every store test on both)
 
 REPO = Path(__file__).resolve().parents[1]
 PRIVATE = AccessScope.for_channel("C0PRIVATE", private=True)
@@ -67,12 +69,19 @@ def embedder() -> LocalEmbedder:
 
 
 def config_for(tmp_path: Path, **overrides) -> KnowledgeConfig:
+    """A Milvus Lite file's config (for what only Lite has: a file another process may hold)."""
     return KnowledgeConfig(milvus_uri=str(tmp_path / "milvus.db"), collection="chunks", **overrides)
 
 
 @pytest.fixture
-def store(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[ChunkStore]:
-    chunk_store = ChunkStore(config_for(tmp_path), embedder.name, embedder.dimension)
+def config(milvus_uri: str, collection: str) -> KnowledgeConfig:
+    """This test's Milvus: a Lite file, or its own collection on the server."""
+    return KnowledgeConfig(milvus_uri=milvus_uri, collection=collection)
+
+
+@pytest.fixture
+def store(config: KnowledgeConfig, embedder: LocalEmbedder) -> Iterator[ChunkStore]:
+    chunk_store = ChunkStore(config, embedder.name, embedder.dimension)
     chunk_store.open()
     yield chunk_store
     chunk_store.close()
@@ -171,20 +180,17 @@ def test_hostile_filter_values_are_refused(filled: ChunkStore, embedder: LocalEm
     assert filled.count() == len(TEXTS)  # nothing was deleted or written
 
 
-def test_filters_are_literals_on_lite_and_templates_on_a_server():
+def test_filters_are_escaped_literals_for_every_milvus():
     conditions = [("access", "in", ["workspace", "channel:C1"]), ("doc_id", "==", "a.b-c_d")]
-    assert render_filter(conditions, templates=False) == (
-        'access in ["workspace", "channel:C1"] and doc_id == "a.b-c_d"',
-        {},
-    )
-    assert render_filter(conditions, templates=True) == (
-        "access in {p0} and doc_id == {p1}",
-        {"p0": ["workspace", "channel:C1"], "p1": "a.b-c_d"},
-    )
+    assert render_filter(conditions) == 'access in ["workspace", "channel:C1"] and doc_id == "a.b-c_d"'
+    assert render_filter([("doc_id", "not in", ["x"])]) == 'doc_id not in ["x"]'
+    assert render_filter([]) == ""
     with pytest.raises(ValueError):
-        render_filter([("text", "==", "x")], templates=False)
+        render_filter([("text", "==", "x")])
     with pytest.raises(ValueError):
-        render_filter([("doc_id", "or", "x")], templates=True)
+        render_filter([("doc_id", "or", "x")])
+    with pytest.raises(ValueError):
+        render_filter([("doc_id", "in", "x")])  # one string where a list belongs
 
 
 def test_delete_document_keeps_the_new_version(filled: ChunkStore, embedder: LocalEmbedder):
@@ -236,7 +242,7 @@ def test_bad_vectors_write_nothing(store: ChunkStore):
     assert store.count() == 0
 
 
-def test_upsert_batches_many_rows_and_survives_a_reopen(tmp_path: Path, store: ChunkStore):
+def test_upsert_batches_many_rows_and_survives_a_reopen(config: KnowledgeConfig, store: ChunkStore):
     many = [
         Chunk(f"c{i:05d}", f"doc{i % 7}", f"docs/{i % 7}.md", "t", "h", None, i, f"row number {i} of many")
         for i in range(1203)
@@ -246,7 +252,7 @@ def test_upsert_batches_many_rows_and_survives_a_reopen(tmp_path: Path, store: C
     assert store.count() == 1203 and len(store.chunk_ids("doc3")) == 172
     store.close()
 
-    reopened = ChunkStore(config_for(tmp_path), store.embedder_name, store.dimension)
+    reopened = ChunkStore(config, store.embedder_name, store.dimension)
     reopened.open()
     try:
         assert reopened.count() == 1203
@@ -256,14 +262,15 @@ def test_upsert_batches_many_rows_and_survives_a_reopen(tmp_path: Path, store: C
         reopened.close()
 
 
-def test_another_embedder_is_refused_until_rebuilt(tmp_path: Path, filled: ChunkStore):
+def test_another_embedder_is_refused_until_rebuilt(config: KnowledgeConfig, filled: ChunkStore):
     filled.close()
-    other = ChunkStore(config_for(tmp_path), "openai:text-embedding-3-small", 1536)
+    other = ChunkStore(config, "openai:text-embedding-3-small", 1536)
     with pytest.raises(EmbedderMismatch) as raised:
         other.open()
     assert str(raised.value) == (
-        "collection 'chunks' was built with local:wordllama-l2-supercat-256 (256-d); "
+        f"collection '{config.collection}' was built with local:wordllama-l2-supercat-256 (256-d); "
         "THREADWISE_EMBEDDER is openai:text-embedding-3-small (1536-d). Rebuild it: threadwise sync --rebuild"
+        " (or keep the old embedder: THREADWISE_EMBEDDER=wordllama)"
     )
     other.drop()
     other.open()

@@ -21,6 +21,7 @@ from knowledge.errors import SyncBusy
 from knowledge.manifest import Manifest
 from knowledge.sync import SYNC_LOCK
 from tests.corpus import DOCS, KEYWORD_QUESTIONS, PARAPHRASE_QUESTIONS, write_corpus
+from tests.milvus_server import lite_and_server_uri  # noqa: F401  (every test here on both)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,8 +189,8 @@ KILLER = textwrap.dedent(
     from knowledge.base import KnowledgeBase
     from knowledge.config import KnowledgeConfig
     from pathlib import Path
-    docs, milvus, db = sys.argv[1:4]
-    kb = KnowledgeBase(KnowledgeConfig(docs=(Path(docs),), milvus_uri=milvus, collection="test_kb", database_url=db))
+    docs, milvus, db, collection = sys.argv[1:5]
+    kb = KnowledgeBase(KnowledgeConfig(docs=(Path(docs),), milvus_uri=milvus, collection=collection, database_url=db))
     real = kb.store.upsert
     def slow_upsert(chunks, vectors):
         real(chunks, vectors)
@@ -223,7 +224,15 @@ def test_sync_killed_half_way_then_rerun_equals_a_clean_sync(
             (docs_dir / f"note-{i:02}.md").write_text(f"# Note {i}\n\nRevised fact {i}. " * 20)
         (docs_dir / "note-29.md").unlink()
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLER, str(docs_dir), kb_config.milvus_uri, kb_config.database_url],
+        [
+            sys.executable,
+            "-c",
+            KILLER,
+            str(docs_dir),
+            kb_config.milvus_uri,
+            kb_config.database_url,
+            kb_config.collection,
+        ],
         cwd=ROOT,
         stderr=subprocess.PIPE,
     )

@@ -15,11 +15,13 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bot.answer import Answer
 from bot.answering import Answerer, ModelFailed, SearchFailed
 from bot.conversations import (
     ConversationStore,
@@ -35,10 +37,9 @@ from knowledge.config import KnowledgeConfig
 from knowledge.types import AccessScope, Chunk
 from tests.corpus import write_corpus
 from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall, rate_limited
+from tests.team_script import ANALYST, API_KEY, LEADER, WRITER
 
 ROOT = Path(__file__).resolve().parents[1]
-LEADER, ANALYST, WRITER = "leader-model", "analyst-model", "writer-model"
-API_KEY = "sk-threadwise-test-0123456789abcdef"
 ALICE, BOB = SlackUser("U01ALICE", "Alice"), SlackUser("U02BOB", "Bob")
 THREAD = conversation_key("T0TEAM", "C0GENERAL", "1712345678.000100")
 
@@ -104,7 +105,6 @@ def settings_for(base_url: str | None, database_url: str, **overrides: object) -
         database_url=database_url,
         history_turns=6,
         model_retries=0,
-        model_retry_budget=5,
         model_timeout=20,
     )
     values.update(overrides)
@@ -175,8 +175,11 @@ async def test_a_right_answer_cites_the_chunk_that_says_it(answerer: Answerer, s
         return f"Open the Gatekeeper portal and choose *Reset credentials* [{n}]. The link expires after 20 minutes [{n}]."
 
     script_turn(server, searches=[{"query": "reset VPN password"}], answer=answer)
+    seen: list[tuple[str, Answer]] = []
+    answerer.add_listener(lambda question, given: seen.append((question, given)))
     result = await answerer.answer("How do I reset my VPN password?", conversation=THREAD, user=ALICE)
 
+    assert seen == [("How do I reset my VPN password?", result)]  # e.g. the playground's panel
     assert result.outcome == "answered"
     assert result.text == (
         "Open the Gatekeeper portal and choose *Reset credentials* [1]. The link expires after 20 minutes [1]."
@@ -514,7 +517,7 @@ def closed_port() -> int:
 
 async def test_an_unreachable_model_is_a_clear_error_and_stores_nothing(kb: KnowledgeBase, sqlite_url: str):
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    answerer = Answerer(settings_for(url, sqlite_url, model_retries=1, model_retry_budget=3), kb)
+    answerer = Answerer(settings_for(url, sqlite_url, model_retries=1), kb)
     try:
         with pytest.raises(ModelFailed) as failed:
             await answerer.answer("How do I reset my VPN password?", conversation=THREAD)
@@ -571,11 +574,12 @@ async def test_a_failing_model_is_retried_then_fails_and_the_next_turn_never_see
 
 
 async def test_a_model_that_never_answers_times_out(server: ModelServer, kb: KnowledgeBase, sqlite_url: str):
-    answerer = Answerer(settings_for(server.base_url, sqlite_url, model_timeout=0.5), kb)
-    server.on(Hang(), model=LEADER)
+    answerer = Answerer(settings_for(server.base_url, sqlite_url, model_timeout=0.5, model_retries=1), kb)
+    hanging = server.on(Hang(), model=LEADER)
     try:
         with pytest.raises(ModelFailed, match="timed out"):
             await answerer.answer("Hello?", conversation=THREAD)
+        assert hanging.calls == 2  # a timed-out request is retried like any other failure
         assert await answerer.store.turns(THREAD) == []
     finally:
         await answerer.aclose()
@@ -614,10 +618,14 @@ async def test_a_cancelled_answer_leaves_nothing(server: ModelServer, kb: Knowle
     assert await _turns(sqlite_url, THREAD) == []
 
 
-async def test_a_rate_limit_is_waited_out(server: ModelServer, kb: KnowledgeBase, sqlite_url: str):
+async def test_a_rate_limit_is_waited_out_as_the_server_asks(
+    server: ModelServer, kb: KnowledgeBase, sqlite_url: str
+):
     answerer = Answerer(settings_for(server.base_url, sqlite_url, model_retries=2), kb)
     try:
-        throttled = server.on(rate_limited(0.05), model=LEADER, times=1)
+        # 1.2 s: longer than any first backoff of the SDK's own (at most 0.5 s), so only honouring
+        # the server's Retry-After explains the wait.
+        throttled = server.on(rate_limited(1.2), model=LEADER, times=1)
         script_turn(
             server,
             searches=[{"query": "laptop encryption"}],
@@ -626,6 +634,40 @@ async def test_a_rate_limit_is_waited_out(server: ModelServer, kb: KnowledgeBase
         result = await answerer.answer("Do laptops need encryption?", conversation=THREAD)
         assert throttled.calls == 1
         assert result.outcome == "answered" and len(leader_requests(server)) == 4
+        refused, retried = leader_requests(server)[:2]
+        assert retried.received_at - refused.received_at >= 1.2
+        assert retried.headers.get("x-stainless-retry-count") == "1"  # the SDK's own retry
+    finally:
+        await answerer.aclose()
+
+
+async def test_a_rate_limit_longer_than_two_minutes_fails_at_once_and_stores_nothing(
+    server: ModelServer, kb: KnowledgeBase, sqlite_url: str
+):
+    answerer = Answerer(settings_for(server.base_url, sqlite_url, model_retries=3), kb)
+    try:
+        throttled = server.on(rate_limited(600), model=LEADER)
+        started = time.monotonic()
+        with pytest.raises(ModelFailed, match="Rate limit reached"):
+            await answerer.answer("Do laptops need encryption?", conversation=THREAD)
+        assert time.monotonic() - started < 5 and throttled.calls == 1
+        assert await answerer.store.turns(THREAD) == []
+    finally:
+        await answerer.aclose()
+
+
+async def test_a_server_that_says_not_to_retry_is_not_retried(
+    server: ModelServer, kb: KnowledgeBase, sqlite_url: str
+):
+    answerer = Answerer(settings_for(server.base_url, sqlite_url, model_retries=3), kb)
+    try:
+        refused = server.on(
+            Error(status=503, message="down for maintenance", headers={"x-should-retry": "false"}),
+            model=LEADER,
+        )
+        with pytest.raises(ModelFailed, match="down for maintenance"):
+            await answerer.answer("Is the model up?", conversation=THREAD)
+        assert refused.calls == 1
     finally:
         await answerer.aclose()
 
@@ -699,7 +741,9 @@ def script_by_prompt(server: ModelServer, answer: Callable[[ModelRequest], str])
 @pytest.mark.slow
 def test_the_ask_command_end_to_end(server: ModelServer, command_env: dict[str, str], tmp_path: Path):
     env = command_env | {"OPENAI_BASE_URL": server.base_url, "THREADWISE_MODEL": "gpt-4o-mini"}
-    script_by_prompt(server, lambda r: f"Use the Gatekeeper portal [{passage(r, 'engineering/vpn.md')}] [8].")
+    script_by_prompt(
+        server, lambda r: f"Use the Gatekeeper portal [{passage(r, 'engineering/vpn.md')}] [99]."
+    )
     done = threadwise(env, tmp_path, "ask", "How do I reset my VPN password?", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)

@@ -2,7 +2,7 @@
 
 One module per group of commands, each with a ``register(sub)`` that adds its subcommands:
 ``index`` (sync, search, status), ``answers`` (ask), ``evaluate`` (eval), ``serving`` (serve, socket,
-playground), ``feedback`` (feedback export), ``db`` (db upgrade, db current).
+playground), ``feedback`` (feedback export), ``db`` (db upgrade, db current), ``loop`` (gaps, channels).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from bot.cli import answers, db, evaluate, feedback, index, serving
+from bot.cli import answers, db, evaluate, feedback, index, loop, serving
 from bot.cli.output import CommandError, err
 from bot.logs import register_settings_secrets
 from bot.settings import SettingsError, load_settings
 from knowledge.errors import KnowledgeError
 
-GROUPS = (index, answers, evaluate, serving, feedback, db)
+GROUPS = (index, answers, evaluate, serving, feedback, db, loop)
 
 
 def build_parser() -> argparse.ArgumentParser:

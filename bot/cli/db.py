@@ -1,4 +1,4 @@
-"""threadwise db upgrade / current: the schema migrations."""
+"""threadwise db upgrade / current: the schema migrations; threadwise db prune: the retention."""
 
 from __future__ import annotations
 
@@ -36,11 +36,39 @@ def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if at == want else 1
 
 
+def cmd_db_prune(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.retention import prune_database
+    from knowledge.database import redacted
+
+    days = settings.retention_days if args.days is None else args.days
+    if days <= 0:
+        out.print("nothing to prune: THREADWISE_RETENTION_DAYS=0 keeps everything", markup=False)
+        return 0
+    try:
+        report = asyncio.run(prune_database(settings, days=days))
+    except SQLAlchemyError as exc:
+        where = redacted(settings.database_url)
+        raise CommandError(f"cannot prune {where}: {getattr(exc, 'orig', None) or exc}") from None
+    out.print(
+        f"deleted {report.claims} claims, {report.answers} answers and {report.sessions} conversation "
+        f"sessions older than {days:g} days (feedback kept)",
+        markup=False,
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="the database schema (migrations)")
     db = p.add_subparsers(dest="db_command", required=True, metavar="action")
     q = db.add_parser("upgrade", help="apply the schema migrations to DATABASE_URL")
     q.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
     q.set_defaults(func=cmd_db_upgrade)
+    q = db.add_parser("prune", help="delete claims, answers and conversations older than the retention")
+    q.add_argument("--days", type=float, default=None, help="override THREADWISE_RETENTION_DAYS (default 90)")
+    q.set_defaults(func=cmd_db_prune)
     q = db.add_parser("current", help="the schema revision of DATABASE_URL; exit 1 when behind")
     q.set_defaults(func=cmd_db_current)

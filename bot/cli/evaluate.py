@@ -39,7 +39,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {args.out}: no folder {args.out.parent}")
     if args.answers:
         route_agno_logging(None if args.verbose else logging.CRITICAL + 1)
-    run = partial(run_eval, settings, docs=args.docs, questions=args.questions, modes=args.modes)
+    run = partial(
+        run_eval, settings, docs=args.docs, questions=args.questions, modes=args.modes, saved=args.saved
+    )
     try:
         if args.json or not err.is_terminal:
             result = run(answers=args.answers)
@@ -109,6 +111,7 @@ def _print_eval(result: EvalResult) -> None:
         count = next((str(cell["questions"]) for cell in cells if cell), "")
         by_kind.add_row(kind, count, *(f"{cell['ndcg@10']:.3f}" if cell else "-" for cell in cells))
     out.print(by_kind)
+    _print_answer_recall(result, modes, kinds)
     for mode in modes:
         misses = result.report[mode]["misses"]
         if misses:
@@ -116,9 +119,37 @@ def _print_eval(result: EvalResult) -> None:
             out.print(
                 f"{mode}: a relevant document outside the first 10 for {len(misses)} questions (lines {lines})"
             )
+        fact_misses = result.report[mode].get("fact_misses") or []
+        if fact_misses:
+            lines = ", ".join(str(miss["line"]) for miss in fact_misses)
+            out.print(
+                f"{mode}: the fact is not in the first 6 chunks for {len(fact_misses)} questions (lines {lines})"
+            )
     answers = result.report.get("answers")
     if answers:
         _print_answer_metrics(answers)
+
+
+def _print_answer_recall(result: EvalResult, modes: list[str], kinds: list[str]) -> None:
+    """Passage level: the share of questions whose must_contain is in the first k chunks themselves."""
+    counted = max((result.report[mode].get("answer_questions") or 0 for mode in modes), default=0)
+    if not counted:
+        out.print("answer recall: no question has must_contain, so no passage is checked for its fact")
+        return
+    table = Table(
+        title=f"answer recall@k: the fact is in the first k chunks ({counted} questions with must_contain)",
+        title_justify="left",
+    )
+    for name in ("mode", "@1", "@3", "@6", "@10", *(f"{kind} @6" for kind in kinds)):
+        table.add_column(name, justify="left" if name == "mode" else "right")
+    for mode in modes:
+        row = result.report[mode]
+        cells = [f"{row[f'answer_recall@{k}']:.3f}" for k in (1, 3, 6, 10)]
+        for kind in kinds:
+            value = (row["by_kind"].get(kind) or {}).get("answer_recall@6")
+            cells.append("-" if value is None else f"{value:.3f}")
+        table.add_row(mode, *cells)
+    out.print(table)
 
 
 def _print_answer_metrics(answers: dict) -> None:
@@ -131,6 +162,8 @@ def _print_answer_metrics(answers: dict) -> None:
         "citation_recall": "citation recall",
         "not_found_accuracy": "not found, when unanswerable",
         "answerable_said_not_found": "not found, when answerable",
+        "passage_answer_recall": "fact in the passages the writer saw",
+        "passages_per_answer": "distinct passages per answer",
     }
     for key, label in labels.items():
         value = answers[key]
@@ -188,6 +221,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--answers", action="store_true", help="also answer every question with the team (needs a model)"
+    )
+    p.add_argument(
+        "--saved",
+        action="store_true",
+        help="also ask the questions of the answers saved from resolved Slack threads (kind saved_answer)",
     )
     p.add_argument(
         "--json", action="store_true", help="print the report (or, with --compare, the changes) as JSON"

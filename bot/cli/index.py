@@ -12,14 +12,16 @@ from rich.text import Text
 
 from bot.cli.output import err, open_knowledge, out, print_sync
 from bot.settings import Settings
+from knowledge.saved_answers import saved_documents
 from knowledge.types import SEARCH_MODES, Status
 
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     kb = open_knowledge(settings)
+    allow = args.allow_mass_delete or None  # None: THREADWISE_ALLOW_MASS_DELETE decides
     try:
         if args.json or not err.is_terminal:
-            report = kb.sync(rebuild=args.rebuild)
+            report = kb.sync(rebuild=args.rebuild, allow_mass_delete=allow)
         else:
             with Progress(
                 TextColumn("[bold]syncing"),
@@ -31,6 +33,7 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
                 task = bar.add_task("sync", total=None)
                 report = kb.sync(
                     rebuild=args.rebuild,
+                    allow_mass_delete=allow,
                     progress=lambda _phase, done, total: bar.update(task, completed=done, total=total),
                 )
     finally:
@@ -78,12 +81,18 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     kb = open_knowledge(settings)
     try:
         status = kb.status()
+        saved = sorted(saved_documents(kb).values(), key=lambda row: -int(row.mtime_ns))
     finally:
         kb.close()
     if args.json:
-        print(json.dumps(status.to_dict(), indent=2, default=str))
+        listed = [{"title": row.title, "thread": row.location, "access": row.access} for row in saved]
+        print(json.dumps(status.to_dict() | {"saved_answers": listed}, indent=2, default=str))
     else:
         _print_status(status)
+        if saved:  # answers saved from resolved Slack threads (documents of their own, not files)
+            out.print(f"saved answers ({len(saved)}):")
+            for row in saved:
+                out.print(f"  {row.title} ({row.access}): {row.location}", markup=False)
     return 0
 
 
@@ -120,6 +129,12 @@ def _print_status(status: Status) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="index the document folders (THREADWISE_DOCS) into Milvus")
     p.add_argument("--rebuild", action="store_true", help="drop the collection and index everything anew")
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let this sync remove more than half of a folder's documents (refused otherwise: an empty "
+        "or unmounted folder would wipe the index)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_sync)
 

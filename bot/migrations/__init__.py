@@ -1,7 +1,8 @@
 """The schema of every table threadwise owns, as Alembic migrations shipped inside the package.
 
-Tables: the manifest (``kb_documents``, ``kb_sync_runs``, ``locks``), the ledger (``slack_claims``)
-and feedback (``answers``, ``feedback``). Agno creates and upgrades its own session tables.
+Tables: the manifest (``kb_documents``, ``kb_sync_runs``, ``locks``), the ledger (``slack_claims``),
+feedback (``answers``, ``feedback``) and the loop (``gaps``, ``channel_configs``, ``saved_answers``,
+``expert_calls``). Agno creates and upgrades its own session tables.
 
 The migration scripts are found next to this module (no ``alembic.ini`` needed), so
 ``threadwise db upgrade`` works from any folder and in the installed wheel. Start-up policy
@@ -33,10 +34,18 @@ class SchemaBehind(Exception):
 
 def target_metadata() -> list[MetaData]:
     """The tables as the code declares them; the migrations must produce exactly these."""
-    from bot import feedback, ledger
+    from bot import channel_config, experts, feedback, gaps, ledger, resolutions
     from knowledge import manifest
 
-    return [manifest.metadata, ledger.metadata, feedback.metadata]
+    return [
+        manifest.metadata,
+        ledger.metadata,
+        feedback.metadata,
+        gaps.metadata,
+        channel_config.metadata,
+        resolutions.metadata,
+        experts.metadata,
+    ]
 
 
 def _config(database_url: str) -> Config:

@@ -48,10 +48,15 @@ def playground_settings(settings: Settings, *, docs: list[Path], data: Path) -> 
     """The user's settings (model, embedder, chunking) with the playground's own store and documents.
 
     Its own data folder keeps the playground from touching a real deployment's index and ledger.
+    Unless THREADWISE_EMBEDDER is set, it embeds with the fast static model (wordllama): the first
+    start then indexes the handbook in a second or two instead of a minute of CPU for the default
+    transformer (bench/README.md, "Passages").
     """
     data.mkdir(parents=True, exist_ok=True)
+    embedder = settings.embedder if "embedder" in settings.model_fields_set else "wordllama"
     return settings.model_copy(
         update={
+            "embedder": embedder,
             "docs": docs,
             "milvus_uri": str(data / "milvus.db"),
             "milvus_token": None,
@@ -92,6 +97,9 @@ class Playground:
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 3000):
         self.slack = SlackEmulator(host=host, port=port, echo_bot_messages=False)
         self.slack.workspace.team_name = "Threadwise Playground"
+        # The person at the keyboard runs the workspace (so /kb config is theirs); Bob is an expert.
+        self.slack.workspace.user(ME).is_owner = True
+        self.slack.workspace.add_user_group("S_EXPERTS", "experts", ["U_BOB"], name="Experts")
         self.settings = settings
         self.answers = AnswerLog()
         self.bot: SlackBot | None = None
@@ -142,7 +150,7 @@ class Playground:
         await bolt_site.start()
         slack.request_url = f"http://127.0.0.1:{bolt.addresses[0][1]}{EVENTS_PATH}"
         # The panel's view of each answer (the worker builds its answerer when it starts).
-        bot.worker.answerer.on_answer = self.answers.record
+        bot.worker.answerer.add_listener(self.answers.record)
 
     # -- the page's API ----------------------------------------------------------------------------
 
@@ -155,6 +163,9 @@ class Playground:
         app.router.add_post("/pg/say", self._say)
         app.router.add_post("/pg/command", self._command)
         app.router.add_post("/pg/click", self._click)
+        app.router.add_post("/pg/react", self._react)
+        app.router.add_get("/pg/views", self._views)
+        app.router.add_post("/pg/submit", self._submit)
         app.router.add_post("/pg/share", self._share)
         app.router.add_get("/pg/answer/{feedback_id}", self._answer)
         app.router.add_get("/pg/live", self._live)
@@ -238,10 +249,40 @@ class Playground:
 
     async def _click(self, request: web.Request) -> web.Response:
         body = await request.json()
-        ack = await self.slack.user_clicks(
-            str(body["channel"]), str(body["ts"]), str(body["action_id"]), user=ME, value=body.get("value")
-        )
+        ts = str(body["ts"])
+        mine = [e for e in self.slack.workspace.ephemerals if e.ts == ts and e.user == ME]
+        if mine:  # a button in a message only this person sees (a proposal, say)
+            ack = await self.slack.user_clicks_ephemeral(mine[-1], str(body["action_id"]))
+        else:
+            ack = await self.slack.user_clicks(
+                str(body["channel"]), ts, str(body["action_id"]), user=ME, value=body.get("value")
+            )
         return web.json_response({"status": ack.status})
+
+    async def _react(self, request: web.Request) -> web.Response:
+        """An emoji reaction (the page offers ✅, which marks a thread resolved)."""
+        body = await request.json()
+        try:
+            await self.slack.user_reacts(str(body["channel"]), str(body["ts"]), str(body["name"]), user=ME)
+        except Exception as exc:  # already_reacted and the like: Slack's answer, shown on the page
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response({"ok": True})
+
+    async def _views(self, _request: web.Request) -> web.Response:
+        """The modals the app opened and nobody closed yet (the page shows the last one)."""
+        return web.json_response({"views": self.slack.opened_views()})
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        """A modal submitted with ``values`` (block id -> the chosen value or values)."""
+        body = await request.json()
+        view_id = str(body.get("view_id", ""))
+        if body.get("cancel"):
+            self.slack.workspace.views.pop(view_id, None)
+            return web.json_response({"ok": True})
+        if view_id not in self.slack.workspace.views:
+            raise web.HTTPNotFound(text="that modal is closed")
+        ack = await self.slack.user_submits_view(view_id, body.get("values") or {}, user=ME)
+        return web.json_response({"status": ack.status, "response": ack.body})
 
     async def _share(self, request: web.Request) -> web.Response:
         """A file dropped into a channel, shared the way Slack shares it (file_shared, message)."""

@@ -22,12 +22,27 @@ from typing import Any, Literal
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
+from bot.channel_config import ChannelConfigStore
+from bot.experts import ExpertCalls
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger, new_owner
 from bot.metrics import count_slack_request
+from bot.resolutions import ResolutionStore
 from bot.settings import Settings, SettingsError
+from bot.slack.audience import Audiences
 from bot.slack.intake import BotUser
-from bot.slack.listeners import SURFACES, assistant, commands, feedback, files, mention, message
+from bot.slack.listeners import (
+    SURFACES,
+    assistant,
+    audience,
+    commands,
+    feedback,
+    files,
+    loop,
+    mention,
+    message,
+)
 from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
 from bot.slack.worker import AnswerWorker
 from knowledge.base import KnowledgeBase
@@ -69,7 +84,7 @@ def require_slack(settings: Settings, mode: Mode) -> None:
 def listened_events() -> set[str]:
     """The bot events the app handles, in the manifest's names (message.* per kind of conversation)."""
     events = set(mention.EVENTS) | set(assistant.EVENTS) | set(message.SUBSCRIPTIONS)
-    return events | set(files.SUBSCRIPTIONS)
+    return events | set(files.SUBSCRIPTIONS) | set(audience.SUBSCRIPTIONS) | set(loop.EVENTS)
 
 
 def listened_commands() -> set[str]:
@@ -77,7 +92,7 @@ def listened_commands() -> set[str]:
 
 
 def listened_actions() -> set[str]:
-    return set(feedback.ACTIONS)
+    return set(feedback.ACTIONS) | set(loop.ACTIONS)
 
 
 class _ClientGiven(logging.Filter):
@@ -125,6 +140,10 @@ class SlackBot:
         self.identity: BotIdentity
         self.ledger: Ledger
         self.feedback: FeedbackStore
+        self.gaps: GapStore
+        self.channels: ChannelConfigStore
+        self.resolutions: ResolutionStore
+        self.expert_calls: ExpertCalls
         self.worker: AnswerWorker
         self.app: AsyncApp
 
@@ -143,10 +162,16 @@ class SlackBot:
         self.engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
         self.feedback = FeedbackStore(self.engine)
+        self.gaps = GapStore(self.engine)
+        self.channels = ChannelConfigStore(self.engine)
+        self.resolutions = ResolutionStore(self.engine)
+        self.expert_calls = ExpertCalls(self.engine)
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)
-        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner)
+        # Who may read what: shared by the worker (answers) and the listeners (events that change it).
+        self.audiences = Audiences(settings.external, knowledge=self.knowledge, team=self.identity.team_id)
+        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner, audiences=self.audiences)
         await self.worker.start()
         self.app = build_app(self)
         log.info(
@@ -190,8 +215,8 @@ class SlackBot:
         await self.engine.dispose()
         if self._session is not None:
             await self._session.close()
-        if self._own_knowledge:
-            self.knowledge.close()
+        if self._own_knowledge:  # off the loop: it waits (bounded) for a running sync's safe point
+            await asyncio.to_thread(self.knowledge.close)
 
 
 __all__ = [

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.settings import Settings
+from bot.slack.audience import Audiences
 from bot.slack.web import FileTooLarge, SlackCallError, SlackWeb, make_client
 from knowledge import slack_files
 from knowledge.base import KnowledgeBase
@@ -34,8 +35,15 @@ DOWNLOAD_TIMEOUT = 180.0
 
 
 class FileIndexer:
-    def __init__(self, web: SlackWeb, knowledge: KnowledgeBase, settings: Settings):
+    def __init__(
+        self,
+        web: SlackWeb,
+        knowledge: KnowledgeBase,
+        settings: Settings,
+        audiences: Audiences | None = None,
+    ):
         self.web = web
+        self.audiences = audiences
         self.knowledge = knowledge
         self.settings = settings
         self._queue: asyncio.Queue[tuple[str, Callable[[], Awaitable[Any]]]] = asyncio.Queue()
@@ -61,8 +69,14 @@ class FileIndexer:
         """The bot left a conversation: what only it could see goes now; the rest is listed again."""
         self._submit(f"left:{channel}", lambda: self._left(channel))
 
+    def audience_changed(self, channel: str) -> None:
+        """Shared with another organisation, or unshared: the access of its files is worked out again."""
+        self._submit(f"audience:{channel}", lambda: self._refresh_channel(channel))
+
     def privacy_changed(self, channel: str, private: bool) -> None:
         self.web.note_private(channel, private)
+        if self.audiences is not None:
+            self.audiences.forget_channel(channel)
         self._submit(f"privacy:{channel}", lambda: self._refresh_channel(channel))
 
     def reconcile_soon(self) -> None:
@@ -227,8 +241,12 @@ class FileIndexer:
             places += info.get(key) or []
         privacy: dict[str, bool] = {}
         for channel in dict.fromkeys(places):
-            # Slack's own "private" is final; anything else is asked (cached, unknown = private).
+            # Slack's own "private" is final; anything else is asked (cached, unknown = private). A
+            # channel shared with another organisation counts as private: its files are for it alone.
             privacy[channel] = channel in said_private or await self.web.is_private(channel)
+            if not privacy[channel] and self.audiences is not None:
+                facts = await self.audiences.channel(self.web, None, channel)
+                privacy[channel] = facts.external
         updated = info.get("updated") or info.get("edit_timestamp") or info.get("timestamp") or 0
         return SlackFile(
             file_id=info["id"],

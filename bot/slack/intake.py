@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.conversations import conversation_key
+from bot.conversations import conversation_key, dm_conversation
 from bot.ledger import Claim, Kind, Ledger
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,20 @@ def _is_dm(event: dict[str, Any]) -> bool:
 
 
 class Intake:
-    def __init__(self, ledger: Ledger, me: BotUser, *, allow_bots: bool = False):
+    def __init__(
+        self,
+        ledger: Ledger,
+        me: BotUser,
+        *,
+        allow_bots: bool = False,
+        dm_gap_seconds: float = 0.0,
+        follow_ups: Callable[[str, str], Awaitable[bool]] | None = None,
+    ):
         self.ledger = ledger
         self.me = me
         self.allow_bots = allow_bots
+        self.dm_gap_seconds = dm_gap_seconds
+        self.follow_ups = follow_ups  # (team, channel) -> whether un-mentioned thread replies are answered
 
     def ignored(self, event: dict[str, Any]) -> str | None:
         """Why a message event is not a person speaking to anyone (None: it is)."""
@@ -84,7 +95,10 @@ class Intake:
         in_thread = event.get("thread_ts") if event.get("thread_ts") != ts else None
         dm = _is_dm(event)
         mentioned = f"<@{self.me.user_id}" in text
-        conversation = conversation_key(team, channel, in_thread if dm else (in_thread or ts))
+        if dm and not in_thread and not assistant:  # a chat: a new conversation after a quiet gap
+            conversation = await dm_conversation(self.ledger.engine, team, channel, ts, self.dm_gap_seconds)
+        else:
+            conversation = conversation_key(team, channel, in_thread if dm else (in_thread or ts))
         kind: Kind
         if assistant:
             kind = "assistant"
@@ -92,7 +106,11 @@ class Intake:
             kind = "dm"
         elif mentioned:
             kind = "mention"
-        elif in_thread and await self.ledger.answered(conversation):
+        elif (
+            in_thread
+            and await self.ledger.answered(conversation)
+            and (self.follow_ups is None or await self.follow_ups(team, channel))
+        ):
             kind = "message"  # a follow-up in a thread the bot was called in
         else:
             return None

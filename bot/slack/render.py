@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answer import Answer, Source
+from bot.freshness import updated_ago
 from bot.slack.mrkdwn import escape, slack_len, split_text, to_mrkdwn
 
 __all__ = [
+    "ASK_EXPERT",
     "MARKDOWN_TEXT_LIMIT",
     "MAX_BLOCKS",
+    "RESOLVED",
     "SECTION_TEXT_LIMIT",
     "SLACK_TEXT_LIMIT",
     "SlackMessage",
@@ -44,6 +47,7 @@ __all__ = [
     "render_stream_text",
     "render_sync_report",
     "split_text",
+    "text_message",
     "to_mrkdwn",
 ]
 
@@ -61,6 +65,8 @@ MARKDOWN_TEXT_LIMIT = 12_000  # markdown_text arguments and streamed markdown ch
 
 FEEDBACK_UP = "feedback_up"
 FEEDBACK_DOWN = "feedback_down"
+RESOLVED = "thread_resolved"  # the asker marks the thread resolved: a Q&A is proposed from it
+ASK_EXPERT = "ask_expert"  # mentions the channel's experts in the thread
 SKIPPED_SHOWN = 20
 
 OUTCOME_NOTES = {
@@ -156,7 +162,8 @@ def _source_parts(sources: Sequence[Source]) -> list[_Part]:
 
 
 def _source_line(source: Source) -> str:
-    """``[n] <url|title> — heading (p. 3)``; without a URL the document's path stands in for the link."""
+    """``[n] <url|title> — heading (p. 3) · _updated 3 months ago_``; without a URL the document's
+    path stands in for the link."""
     title = _clip(source.title, 150) or _clip(source.doc, 150) or "Untitled"
     url = source.url.strip()
     linked = url.startswith(_LINK_SCHEMES) and len(url) <= _SOURCE_URL_LIMIT and not re.search(r"\s", url)
@@ -172,13 +179,21 @@ def _source_line(source: Source) -> str:
     doc = _clip(source.doc, 200)
     if not linked and doc and doc != title:
         line += f" · {escape(doc)}"
+    age = updated_ago(source.updated) if source.updated else ""
+    if age:
+        line += f" · _{age}_"
     return line
 
 
 def _feedback(feedback_id: str) -> _Part:
     if not isinstance(feedback_id, str) or not feedback_id or len(feedback_id) > BUTTON_VALUE_LIMIT:
         raise ValueError(f"feedback_id must be a non-empty string of at most {BUTTON_VALUE_LIMIT} characters")
-    buttons = [("👍 Helpful", FEEDBACK_UP), ("👎 Not helpful", FEEDBACK_DOWN)]
+    buttons = [
+        ("👍 Helpful", FEEDBACK_UP),
+        ("👎 Not helpful", FEEDBACK_DOWN),
+        ("✅ Resolved", RESOLVED),
+        ("🙋 Ask an expert", ASK_EXPERT),
+    ]
     block = {
         "type": "actions",
         "elements": [
@@ -275,14 +290,14 @@ def render_status(status: dict[str, Any]) -> SlackMessage:
     last = status.get("last_sync")
     lines.append("*Last sync:* " + (_sync_summary(last) if last else "never"))
     lines += _skipped_lines(status.get("skipped"))
-    return _text_message("\n".join(lines))
+    return text_message("\n".join(lines))
 
 
 def render_sync_report(report: dict[str, Any]) -> SlackMessage:
     """``/kb sync``: the outcome of one sync (``SyncReport.to_dict()``)."""
     lines = [_sync_summary(report)]
     lines += _skipped_lines(report.get("skipped"))
-    return _text_message("\n".join(lines))
+    return text_message("\n".join(lines))
 
 
 def render_help(bot_user_id: str | None = None) -> SlackMessage:
@@ -296,11 +311,15 @@ def render_help(bot_user_id: str | None = None) -> SlackMessage:
             "• Send it a direct message — ask privately; each thread is its own conversation.",
             "• `/kb status` — documents and chunks indexed, the last sync, files skipped.",
             "• `/kb sync` — sync the document folders now.",
+            "• `/kb gaps [30d]` — the questions the documents did not answer, grouped by topic.",
+            "• `/kb config` — this channel's folders, files, follow-ups and experts (admins).",
+            "• `/kb forget <link>` — stop using the answer saved from that thread.",
             "• `/kb help` — this message.",
-            "Rate an answer with 👍 Helpful / 👎 Not helpful under it.",
+            "Rate an answer with 👍 Helpful / 👎 Not helpful under it; when a thread is settled, "
+            "mark it ✅ Resolved and I keep the answer for next time; 🙋 Ask an expert calls a person.",
         ]
     )
-    return _text_message(text)
+    return text_message(text)
 
 
 def _sync_summary(sync: dict[str, Any]) -> str:
@@ -338,7 +357,7 @@ def _skipped_lines(skipped: Any) -> list[str]:
     return lines
 
 
-def _text_message(text: str) -> SlackMessage:
+def text_message(text: str) -> SlackMessage:
     """A short reply as sections, and as the fallback text.
 
     Short by construction: every field is clipped and lists stop at SKIPPED_SHOWN, so even fully

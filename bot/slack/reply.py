@@ -28,6 +28,7 @@ from bot.slack.render import (
     render_error,
     render_stream_text,
 )
+from bot.slack.user_text import defuse_markdown
 from bot.slack.web import SlackCallError, SlackWeb
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Reply:
         """The answer so far (citation-checked Markdown); called each time it grows."""
         if self.ts is None or self.stopped_by_user:
             return
+        markdown = defuse_markdown(markdown)  # it may repeat a person's <!channel>: never a ping
         if self.streaming:
             if self.diverged or not markdown.startswith(self.streamed) or len(markdown) > STREAM_LIMIT:
                 self.diverged = True  # cannot un-append: the final message will be exact

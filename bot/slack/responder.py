@@ -16,11 +16,14 @@ from typing import Protocol
 
 from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
+from bot.channel_config import ChannelScopes
 from bot.conversations import SlackUser
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore, record_not_found
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
+from bot.slack.audience import Audiences
 from bot.slack.reply import Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
@@ -81,13 +84,19 @@ class Responder:
         *,
         stream: bool = True,
         timeout: float = 180.0,
+        audiences: Audiences | None = None,
+        gaps: GapStore | None = None,
+        channels: ChannelScopes | None = None,
     ):
         self.web = web
+        self.audiences = audiences or Audiences()
         self.ledger = ledger
         self.answerer = answerer
         self.feedback = feedback
         self.stream = stream
         self.timeout = timeout
+        self.gaps = gaps  # the questions the documents did not cover (bot.gaps)
+        self.channels = channels  # per-channel settings (bot.channel_config)
         self.sign = WorkingSign(web, ledger)
 
     # -- the answer ------------------------------------------------------------------------------
@@ -95,7 +104,7 @@ class Responder:
     async def deliver(self, claim: Claim) -> None:
         """Answer one claimed message in its thread and close the claim. Raises only CancelledError."""
         started = time.perf_counter()
-        bind(claim=claim.id)
+        bind(claim=claim.id, conversation=claim.conversation)
         reply: Reply | None = None
         scope: AccessScope | None = None
         try:
@@ -106,10 +115,26 @@ class Responder:
                 await self.web.post(claim.channel, NO_QUESTION, thread_ts=claim.thread_ts)
                 await self.ledger.finish(claim, "done")
                 return
-            user = SlackUser(claim.user, await self.web.user_name(claim.user))
-            private = await self.web.is_private(claim.channel, claim.context.get("channel_type"))
-            scope = AccessScope.for_channel(claim.channel, private=private)
+            name, access = await asyncio.gather(
+                self.web.user_name(claim.user),
+                self.audiences.access(
+                    self.web,
+                    team=claim.team,
+                    channel=claim.channel,
+                    user=claim.user,
+                    channel_type=claim.context.get("channel_type"),
+                ),
+            )
+            user = SlackUser(claim.user, name)
+            if access.nothing:  # a guest, or a channel shared outside: nothing it may be told
+                await self.web.post(claim.channel, access.refusal, thread_ts=claim.thread_ts)
+                await self.ledger.finish(claim, "done")
+                log.info("%s: no answer for this audience (%s)", claim.id, access.reason)
+                return
+            scope = access.scope
             await reply.open()
+            if self.channels is not None:  # the channel's settings narrow it, inside Milvus
+                scope = await self.channels.narrow(claim.team, claim.channel, scope)
             answer = await asyncio.wait_for(
                 self.answerer.answer(
                     claim.question,
@@ -126,6 +151,18 @@ class Responder:
             await self.feedback.record_answer(claim.id, claim.question, answer)
             await reply.finish(answer, feedback_id=claim.id)
             await self.ledger.finish(claim, "done")
+            if self.gaps is not None and answer.outcome == "not_found":
+                await record_not_found(
+                    self.gaps,
+                    claim.id,
+                    team=claim.team,
+                    channel=claim.channel,
+                    private=private,
+                    conversation=claim.conversation,
+                    user=claim.user,
+                    question=claim.question,
+                    searched=answer.searched,
+                )
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
                 "%s answered in %.2f s (%s, %d sources%s)",

@@ -12,6 +12,7 @@ import logging
 
 from bot.conversations import conversation_key
 from bot.ledger import Claim, Ledger
+from bot.slack.user_text import quote
 from bot.slack.web import SlackCallError, SlackWeb
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class WorkingSign:
 
     async def open_command_thread(self, claim: Claim) -> None:
         """/ask: post the question in the channel as the thread the answer (and follow-ups) go in."""
-        thread_ts = await self.web.post(claim.channel, f"<@{claim.user}> asked: {claim.question}")
+        thread_ts = await self.web.post(claim.channel, f"<@{claim.user}> asked: {quote(claim.question)}")
         await self.ledger.record_thread(
             claim, thread_ts, conversation_key(claim.team, claim.channel, thread_ts)
         )

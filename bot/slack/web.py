@@ -10,12 +10,12 @@ display name, whether a conversation is private).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 4
 CALL_TIMEOUT = 20  # seconds for one Web API call
 CACHE_SECONDS = 600
+CACHE_ENTRIES = 10_000  # people and conversations remembered; a big workspace must not grow memory forever
 
 
 class SlackCallError(Exception):
@@ -67,18 +68,16 @@ def make_client(token: str, base_url: str, *, session: aiohttp.ClientSession | N
 
 
 class _Cache:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._items: dict[str, tuple[float, Any]] = {}
+    """Look-ups kept ``seconds``, at most ``entries`` of them (the oldest go first)."""
+
+    def __init__(self, seconds: float, entries: int = CACHE_ENTRIES):
+        self._items: TTLCache[str, Any] = TTLCache(maxsize=entries, ttl=seconds)
 
     def get(self, key: str) -> Any:
-        hit = self._items.get(key)
-        if hit and time.monotonic() - hit[0] < self.seconds:
-            return hit[1]
-        return None
+        return self._items.get(key)
 
     def put(self, key: str, value: Any) -> None:
-        self._items[key] = (time.monotonic(), value)
+        self._items[key] = value
 
 
 class SlackWeb:
@@ -164,6 +163,62 @@ class SlackWeb:
         if response.status_code != 200:
             log.warning("slack response_url failed: HTTP %s %s", response.status_code, response.body[:200])
             raise SlackCallError("response_url", f"http_{response.status_code}")
+
+    # -- the loop: settings, experts, resolved threads (issue 15) -------------------------------
+
+    async def post_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        blocks: Sequence[dict] | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A message only ``user`` sees, in ``channel`` (in the thread ``thread_ts``)."""
+        await self.call(
+            "chat.postEphemeral",
+            channel=channel,
+            user=user,
+            text=text,
+            blocks=list(blocks) if blocks else None,
+            thread_ts=thread_ts,
+        )
+
+    async def user_info(self, user: str) -> dict[str, Any]:
+        """The ``user`` object of users.info (admins and owners are marked there)."""
+        return (await self.call("users.info", read=True, user=user)).get("user") or {}
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal on a command's or a click's trigger; the view's id."""
+        data = await self.call("views.open", trigger_id=trigger_id, view=view)
+        return str((data.get("view") or {}).get("id") or "")
+
+    async def user_groups(self) -> list[dict[str, Any]]:
+        """The workspace's user groups (usergroups.list)."""
+        return list((await self.call("usergroups.list", read=True)).get("usergroups") or [])
+
+    async def group_members(self, group: str) -> list[str]:
+        """The user ids in a user group (usergroups.users.list)."""
+        return list((await self.call("usergroups.users.list", read=True, usergroup=group)).get("users") or [])
+
+    async def replies(self, channel: str, ts: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """A thread's messages, root first (conversations.replies; one page is enough for a Q&A)."""
+        data = await self.call("conversations.replies", read=True, channel=channel, ts=ts, limit=limit)
+        return list(data.get("messages") or [])
+
+    async def channel_name(self, channel: str) -> str:
+        """A channel's name ("" for a DM, or when Slack will not say)."""
+        try:
+            data = await self.call("conversations.info", read=True, channel=channel)
+        except SlackCallError:
+            return ""
+        info = data.get("channel") or {}
+        return "" if info.get("is_im") else str(info.get("name") or "")
+
+    async def permalink(self, channel: str, ts: str) -> str:
+        data = await self.call("chat.getPermalink", read=True, channel=channel, message_ts=ts)
+        return str(data.get("permalink") or "")
 
     # -- streaming -----------------------------------------------------------------------------
 
@@ -251,6 +306,16 @@ class SlackWeb:
         )
         self._names.put(user, name or "")
         return name or ""
+
+    async def conversation(self, channel: str) -> dict[str, Any]:
+        """conversations.info's channel object (uncached; raises ``SlackCallError``)."""
+        data = await self.call("conversations.info", read=True, channel=channel)
+        return data.get("channel") or {}
+
+    async def user(self, user: str) -> dict[str, Any]:
+        """users.info's user object (uncached; raises ``SlackCallError``)."""
+        data = await self.call("users.info", read=True, user=user)
+        return data.get("user") or {}
 
     async def is_private(self, channel: str, channel_type: str | None = None) -> bool:
         """Whether a conversation is private (private channel, DM, group DM). Unknown counts as private."""

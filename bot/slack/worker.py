@@ -25,10 +25,14 @@ from typing import Any
 import aiohttp
 
 from bot.answering import Answerer
+from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.feedback import FeedbackStore
+from bot.gaps import GapStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.settings import Settings
+from bot.slack.audience import Audiences
+from bot.slack.channel_settings import files_here
 from bot.slack.dispatch import Dispatcher
 from bot.slack.intake import BotUser, Intake
 from bot.slack.responder import Responder
@@ -40,8 +44,17 @@ log = logging.getLogger(__name__)
 
 
 class AnswerWorker:
-    def __init__(self, settings: Settings, knowledge: KnowledgeBase, me: BotUser, *, owner: str):
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        me: BotUser,
+        *,
+        owner: str,
+        audiences: Audiences | None = None,
+    ):
         self.settings = settings
+        self.audiences = audiences or Audiences(settings.external, knowledge=knowledge)
         self.knowledge = knowledge
         self.me = me
         self.owner = owner
@@ -81,6 +94,7 @@ class AnswerWorker:
         self._engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self._engine, lease=settings.claim_lease, owner=self.owner)
         self._answerer = Answerer(settings, self.knowledge)
+        channels = ChannelScopes(ChannelConfigStore(self._engine), self.knowledge, files_here(web))
         responder = Responder(
             web,
             self.ledger,
@@ -88,6 +102,9 @@ class AnswerWorker:
             FeedbackStore(self._engine),
             stream=settings.slack_streaming,
             timeout=settings.answer_timeout,
+            audiences=self.audiences,
+            gaps=GapStore(self._engine),
+            channels=channels,
         )
         self.dispatcher = Dispatcher(
             self.ledger,
@@ -95,7 +112,13 @@ class AnswerWorker:
             concurrency=settings.max_concurrent_answers,
             max_resume_age=settings.max_resume_age,
         )
-        self.intake = Intake(self.ledger, self.me, allow_bots=settings.slack_allow_bots)
+        self.intake = Intake(
+            self.ledger,
+            self.me,
+            allow_bots=settings.slack_allow_bots,
+            dm_gap_seconds=settings.dm_gap_minutes * 60,
+            follow_ups=channels.follow_ups,
+        )
         await self.dispatcher.start()  # the first sweep resumes what a previous process left
 
     def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
@@ -106,7 +129,7 @@ class AnswerWorker:
         bind(event_id=body.get("event_id"))  # this task's log lines (and its answer's) carry it
         claim = await self.intake.message(body, event, assistant=assistant)
         if claim is not None:
-            bind(claim=claim.id)
+            bind(claim=claim.id, conversation=claim.conversation)
             log.info("%s claimed (%s)", claim.id, claim.kind)
             self.dispatcher.submit(claim)
 

@@ -1,7 +1,7 @@
 """CSV: one Section per row, rendered "column: value; column: value" with the header's names.
 
 A row read alone keeps its column names, so "what is Bob's extension?" can match the row
-"name: Bob; extension: 4417". The chunker packs consecutive short rows together.
+"name: Bob; extension: 4417". The chunker packs consecutive rows into small row groups.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def read(data: bytes, name: str) -> ParsedDocument:
                 continue
             if len(sections) >= MAX_ROWS:
                 raise UnreadableDocument(f"too many rows: more than {MAX_ROWS:,}")
-            sections.append(Section(text=_render(header, cells)))
+            sections.append(Section(text=_render(header, cells), row=True))
     except csv.Error as exc:
         raise UnreadableDocument(f"malformed CSV: line {rows.line_num}: {exc}") from None
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import StoreUnavailable
@@ -44,6 +44,8 @@ UPSERT_BYTES = 16 * 1024 * 1024  # and at most this much text+vector per request
 DELETE_IDS = 1000  # primary keys per delete request
 READ_TIMEOUT = 20.0  # bounds pymilvus's own retries too: a dead server fails a call after this
 WRITE_TIMEOUT = 60.0
+RETRY_WAIT = 2.0  # seconds before a write's second attempt, doubling for the next (tenacity)
+RETRY_WAIT_MAX = 30.0
 
 Conditions = Sequence[tuple[str, str, str | Sequence[str]]]
 
@@ -60,10 +62,10 @@ class ChunkStore:
         self.dimension = dimension
         self.connect_timeout = connect_timeout
         self._where = config.milvus_uri if config.is_lite else redact_uri(config.milvus_uri)
-        self._templates = not config.is_lite  # Milvus Lite has no expression templates
         self._client = None
         self._lite_path: str | None = None
         self._connect_lock = threading.Lock()
+        self._open_lock = threading.Lock()  # two first opens (a sync, a search) must not both create
         self._write = write_lock(
             str(Path(config.milvus_uri).resolve()) if config.is_lite else self._where, self.collection
         )
@@ -73,16 +75,17 @@ class ChunkStore:
     def open(self) -> None:
         """Connect, create the collection if missing, and check it was built with this embedder."""
         client = self._connect()
-        if not self._call("has_collection", client.has_collection, self.collection, timeout=READ_TIMEOUT):
-            self._create(client)
-        else:
-            info = self._call(
-                "describe_collection", client.describe_collection, self.collection, timeout=READ_TIMEOUT
-            )
-            check_properties(
-                self.collection, info.get("properties") or {}, self.embedder_name, self.dimension
-            )
-        self._call("load_collection", client.load_collection, self.collection, timeout=WRITE_TIMEOUT)
+        with self._open_lock:
+            if not self._call("has_collection", client.has_collection, self.collection, timeout=READ_TIMEOUT):
+                self._create(client)
+            else:
+                info = self._call(
+                    "describe_collection", client.describe_collection, self.collection, timeout=READ_TIMEOUT
+                )
+                check_properties(
+                    self.collection, info.get("properties") or {}, self.embedder_name, self.dimension
+                )
+            self._call("load_collection", client.load_collection, self.collection, timeout=WRITE_TIMEOUT)
 
     def drop(self) -> None:
         """Drop the collection (``sync --rebuild``); ``open()`` then creates it anew."""
@@ -187,16 +190,20 @@ class ChunkStore:
         (cosine similarity for dense, BM25 for bm25, the fused RRF score of ``knowledge.fusion`` for
         hybrid)."""
         conditions: list[tuple[str, str, str | Sequence[str]]] = [("access", "in", list(scope.tokens))]
+        if scope.folders is not None:  # a channel's settings: inside the filter, never after the search
+            conditions.append(("folder", "in", list(scope.folders)))
+        if scope.exclude_docs:
+            conditions.append(("doc_id", "not in", list(scope.exclude_docs)))
         if doc_ids is not None:
             conditions.append(("doc_id", "in", list(doc_ids)))
-        expr, params = render_filter(conditions, templates=self._templates)  # validates before anything
+        expr = render_filter(conditions)  # validates before anything
         searching.check_request(text, vector, k=k, mode=mode, dimension=self.dimension)
         if not scope.tokens or doc_ids == [] or (mode != "dense" and not text.strip()):
             return []  # nothing visible, or no words to match
         limit = searching.route_limit(k, mode)
         if mode != "hybrid":
-            return searching.hits(self._route(mode, text, vector, limit, expr, params))
-        routes = [self._route(route, text, vector, limit, expr, params) for route in ("dense", "bm25")]
+            return searching.hits(self._route(mode, text, vector, limit, expr))
+        routes = [self._route(route, text, vector, limit, expr) for route in ("dense", "bm25")]
         return searching.fused_hits(routes, k=k, rrf_k=self.config.rrf_k)
 
     def _route(
@@ -206,7 +213,6 @@ class ChunkStore:
         vector: list[float] | None,
         limit: int,
         expr: str,
-        params: dict[str, Any],
     ) -> searching.Ranked:
         """One route's best ``limit`` chunks as (score, entity), best first."""
         client = self._require()
@@ -216,7 +222,6 @@ class ChunkStore:
             client.search,
             self.collection,
             filter=expr,
-            filter_params=params,
             limit=limit,
             output_fields=OUTPUT_FIELDS,
             timeout=READ_TIMEOUT,
@@ -243,15 +248,12 @@ class ChunkStore:
     def count(self, doc_id: str | None = None) -> int:
         """The exact number of chunks, in the whole collection or in one document."""
         client = self._require()
-        expr, params = render_filter(
-            [("doc_id", "==", doc_id)] if doc_id is not None else [], templates=self._templates
-        )
+        expr = render_filter([("doc_id", "==", doc_id)] if doc_id is not None else [])
         rows = self._call(
             "count",
             client.query,
             self.collection,
             filter=expr,
-            filter_params=params,
             output_fields=["count(*)"],
             timeout=READ_TIMEOUT,
         )
@@ -313,7 +315,7 @@ class ChunkStore:
     def _rows(self, conditions: Conditions) -> list[tuple[str, str]]:
         """(chunk_id, doc_id) of every chunk matching the conditions."""
         client = self._require()
-        expr, params = render_filter(conditions, templates=self._templates)
+        expr = render_filter(conditions)
         if self.config.is_lite:  # returns every match at once (and has no MVCC timestamp for an iterator)
             rows = self._call(
                 "query",
@@ -333,7 +335,6 @@ class ChunkStore:
             filter=expr,
             output_fields=["chunk_id", "doc_id"],
             timeout=READ_TIMEOUT,
-            expr_params=params,
         )
         found: list[tuple[str, str]] = []
         try:
@@ -365,15 +366,26 @@ class ChunkStore:
         pymilvus itself retries UNAVAILABLE and rate limits until each call's timeout; this adds what
         it does not: a deadline exceeded on a busy server, or an error the server marks retriable.
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                return fn()
-            except milvus_errors() as exc:
-                if attempt == attempts or not is_transient(exc):
-                    raise translate(self._where, what, exc) from None
-                log.warning("Milvus %s failed (%s); attempt %d of %d", what, one_line(exc), attempt, attempts)
-                time.sleep(2**attempt)
-        raise AssertionError("unreachable")
+        errors = milvus_errors()
+
+        def note(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            shown = one_line(exc) if isinstance(exc, Exception) else "?"
+            log.warning(
+                "Milvus %s failed (%s); attempt %d of %d", what, shown, state.attempt_number, attempts
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=RETRY_WAIT, max=RETRY_WAIT_MAX),
+            retry=retry_if_exception(lambda exc: isinstance(exc, errors) and is_transient(exc)),
+            before_sleep=note,
+            reraise=True,
+        )
+        try:
+            return retrying(fn)
+        except errors as exc:
+            raise translate(self._where, what, exc) from None
 
 
 def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
 
 # Access tokens ("workspace", "channel:C123"), document ids and chunk ids all fit this.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
-_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id"})
+_FILTER_FIELDS = frozenset({"access", "doc_id", "chunk_id", "folder"})
 _FILTER_OPS = frozenset({"==", "in", "not in"})
+# A top-level folder's name, as a channel's settings name it (no quotes, backslashes or control characters).
+SAFE_FOLDER = re.compile(r"^[\w .,&()+@#'%\-]{1,200}$")
 
 
 def check_value(field: str, value: object) -> str:
@@ -24,39 +25,47 @@ def check_value(field: str, value: object) -> str:
     return value
 
 
+def folder_condition(folders: Sequence[str]) -> str:
+    """Folder documents (the ones without a link: Slack files and saved threads link to Slack) under
+    one of the top-level ``folders``, as LIKE prefixes with ``\\ % _`` escaped; every document with a
+    link passes. Always literals: no expression template carries a pattern."""
+    patterns = []
+    for name in folders:
+        if not isinstance(name, str) or not SAFE_FOLDER.fullmatch(name):
+            raise ValueError(f"invalid folder {name!r}")
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns.append(f"doc_path like {literal(escaped + '/%')}")
+    return "(" + " or ".join(['url != ""', *patterns]) + ")"
+
+
 def literal(value: str) -> str:
     # Values are already restricted to SAFE_VALUE; escaping anyway keeps this function safe on its own.
     return json.dumps(value, ensure_ascii=True)
 
 
-def render_filter(
-    conditions: Sequence[tuple[str, str, str | Sequence[str]]], *, templates: bool
-) -> tuple[str, dict[str, Any]]:
+def render_filter(conditions: Sequence[tuple[str, str, str | Sequence[str]]]) -> str:
     """Build a Milvus boolean expression from ``(field, op, value)`` conditions joined by ``and``.
 
-    Every value is validated (``check_value``). With ``templates`` (a Milvus server) the values travel
-    as expression-template parameters (``access in {p0}`` + ``{"p0": [...]}``); Milvus Lite does not
-    support templates, so there they are rendered as escaped string literals.
+    Every value is validated (``check_value``) and rendered as an escaped string literal: one form for
+    every Milvus. Milvus Lite and Milvus before 2.5 take no expression templates, and a server given
+    template placeholders rejects them (``unexpected character '{'``).
     """
     parts: list[str] = []
-    params: dict[str, Any] = {}
     for field, op, value in conditions:
         if field not in _FILTER_FIELDS or op not in _FILTER_OPS:
             raise ValueError(f"unsupported filter condition {field} {op}")
+        if field == "folder":  # a channel's folders (``AccessScope.folders``)
+            if op != "in" or isinstance(value, str):
+                raise ValueError("folder takes `in` and a list of folder names")
+            parts.append(folder_condition(value))
+            continue
         if op == "==":
             if not isinstance(value, str):
                 raise ValueError(f"{field} == needs one value")
-            rendered: Any = check_value(field, value)
+            parts.append(f"{field} == {literal(check_value(field, value))}")
         else:
             if isinstance(value, str):
                 raise ValueError(f"{field} {op} needs a list of values")
-            rendered = [check_value(field, item) for item in value]
-        if templates:
-            name = f"p{len(params)}"
-            params[name] = rendered
-            parts.append(f"{field} {op} {{{name}}}")
-        elif op == "==":
-            parts.append(f"{field} == {literal(rendered)}")
-        else:
-            parts.append(f"{field} {op} [{', '.join(literal(item) for item in rendered)}]")
-    return " and ".join(parts), params
+            items = ", ".join(literal(check_value(field, item)) for item in value)
+            parts.append(f"{field} {op} [{items}]")
+    return " and ".join(parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from knowledge.config import WORDLLAMA_MODEL
 from knowledge.errors import EmbedderMismatch
 from knowledge.store.filters import check_value
 from knowledge.types import Chunk
@@ -106,10 +107,16 @@ def check_properties(collection: str, props: dict[str, Any], embedder_name: str,
             "(or set MILVUS_COLLECTION to another name)"
         )
     if built_with != embedder_name or built_dim != str(dimension):
+        # The default embedder was wordllama before the transformer model: say how to keep it.
+        keep = (
+            " (or keep the old embedder: THREADWISE_EMBEDDER=wordllama)"
+            if built_with == f"local:{WORDLLAMA_MODEL}"
+            else ""
+        )
         raise EmbedderMismatch(
             f"collection {collection!r} was built with {built_with} ({built_dim}-d); "
             f"THREADWISE_EMBEDDER is {embedder_name} ({dimension}-d). "
-            "Rebuild it: threadwise sync --rebuild"
+            f"Rebuild it: threadwise sync --rebuild{keep}"
         )
 
 

@@ -121,7 +121,8 @@ function renderMessage(message, { inThread }) {
     ${reactions ? `<div class="reactions">${reactions}</div>` : ""}
     <div class="links">${replies.length ? `<a href="#" class="open-thread" data-ts="${esc(message.ts)}">${replies.length} ${replies.length === 1 ? "reply" : "replies"}</a>` : ""}
     ${!inThread && !message.ephemeral && !message.reply ? `<a href="#" class="open-thread reply-link" data-ts="${esc(message.ts)}">Reply in thread</a>` : ""}
-    ${fid ? `<a href="#" class="show-details" data-feedback="${esc(fid)}">How was this answered?</a>` : ""}</div>
+    ${fid ? `<a href="#" class="show-details" data-feedback="${esc(fid)}">How was this answered?</a>` : ""}
+    ${!message.ephemeral ? `<a href="#" class="react" data-channel="${esc(message.channel)}" data-ts="${esc(message.ts)}" title="React with ✅ (the asker's ✅ marks the thread resolved)">✅</a>` : ""}</div>
   </div>`;
   return div;
 }
@@ -155,6 +156,44 @@ function draw() {
 async function refresh() {
   state.data = await api(`/pg/messages/${state.channel}`);
   draw();
+  await showModal();
+}
+
+// Modals the app opened (views.open): the last one, with its inputs; submitted as block id -> value(s).
+async function showModal() {
+  const { views } = await api("/pg/views");
+  const view = views[views.length - 1];
+  const modal = $("modal");
+  if (!view) { modal.hidden = true; return; }
+  if (modal.dataset.view === view.id && !modal.hidden) return;
+  modal.dataset.view = view.id;
+  const inputs = (view.blocks || []).map((block) => {
+    if (block.type !== "input") return block.type === "section" ? `<p>${textObject(block.text)}</p>` : "";
+    const e = block.element, id = esc(block.block_id);
+    const chosen = new Set([...(e.initial_options || []).map((o) => o.value), e.initial_option?.value, ...(e.initial_users || [])].filter(Boolean));
+    let field = "";
+    if (e.type === "radio_buttons") field = e.options.map((o) => `<label><input type="radio" name="${id}" value="${esc(o.value)}" ${chosen.has(o.value) ? "checked" : ""}> ${textObject(o.text)}</label>`).join("");
+    else if (e.type === "multi_static_select" || e.type === "static_select") field = `<select name="${id}" ${e.type.startsWith("multi") ? "multiple" : ""}>${e.type === "static_select" ? '<option value="">—</option>' : ""}${e.options.map((o) => `<option value="${esc(o.value)}" ${chosen.has(o.value) ? "selected" : ""}>${textObject(o.text)}</option>`).join("")}</select>`;
+    else if (e.type === "multi_users_select") field = `<select name="${id}" multiple>${Object.entries(state.team.users).filter(([, u]) => !u.is_bot).map(([uid, u]) => `<option value="${esc(uid)}" ${chosen.has(uid) ? "selected" : ""}>${esc(u.name)}</option>`).join("")}</select>`;
+    else if (e.type === "plain_text_input") field = e.multiline ? `<textarea name="${id}" rows="4">${esc(e.initial_value || "")}</textarea>` : `<input name="${id}" value="${esc(e.initial_value || "")}">`;
+    return `<div class="field" data-block="${id}" data-type="${esc(e.type)}"><b>${textObject(block.label)}</b>${field}<small class="error"></small></div>`;
+  }).join("");
+  $("modal-body").innerHTML = `<h3>${textObject(view.title)}</h3>${inputs}`;
+  modal.hidden = false;
+}
+
+async function submitModal(cancel) {
+  const modal = $("modal"), values = {};
+  for (const field of modal.querySelectorAll(".field")) {
+    const name = field.dataset.block, type = field.dataset.type;
+    if (type === "radio_buttons") { const c = field.querySelector("input:checked"); if (c) values[name] = c.value; }
+    else if (type.startsWith("multi")) values[name] = [...field.querySelectorAll("option:checked")].map((o) => o.value);
+    else { const v = field.querySelector("select, input, textarea").value; if (v) values[name] = v; }
+  }
+  const result = await api("/pg/submit", { view_id: modal.dataset.view, values, cancel });
+  const errors = result.response?.response_action === "errors" ? result.response.errors : null;
+  for (const field of modal.querySelectorAll(".field")) field.querySelector(".error").textContent = errors?.[field.dataset.block] || "";
+  if (!errors) { modal.hidden = true; await refresh(); }
 }
 
 async function send(text, threadTs) {
@@ -162,6 +201,15 @@ async function send(text, threadTs) {
   if (command) await api("/pg/command", { channel: state.channel, command: command[1], text: command[2] });
   else await api("/pg/say", { channel: state.channel, text, thread_ts: threadTs ?? null });
   await refresh();
+  if (command) await awaitModal();
+}
+
+// The app opens a modal just after it acknowledges (a command, the Edit button): look for it briefly.
+async function awaitModal() {
+  for (let i = 0; i < 10 && $("modal").hidden; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await showModal();
+  }
 }
 
 function composer(formId, textId, threadTs) {
@@ -198,10 +246,18 @@ document.addEventListener("click", async (event) => {
   if (!target) return;
   if (target.classList.contains("open-thread")) { event.preventDefault(); state.thread = target.dataset.ts; draw(); $("thread-text").focus(); }
   else if (target.classList.contains("show-details")) { event.preventDefault(); showDetails(target.dataset.feedback); }
+  else if (target.classList.contains("react")) {
+    event.preventDefault();
+    await api("/pg/react", { channel: target.dataset.channel, ts: target.dataset.ts, name: "white_check_mark" }).catch(() => {});
+    await refresh();
+  }
+  else if (target.id === "modal-save") { event.preventDefault(); await submitModal(false); }
+  else if (target.id === "modal-cancel") { event.preventDefault(); await submitModal(true); }
   else if (target.classList.contains("action")) {
     target.disabled = true;
     await api("/pg/click", { channel: target.dataset.channel, ts: target.dataset.ts, action_id: target.dataset.action, value: target.dataset.value });
     await refresh();
+    if (target.dataset.action.endsWith("_edit")) await awaitModal();
   } else if (target.id === "close-thread") { state.thread = null; draw(); }
   else if (target.id === "close-details") { $("details").hidden = true; }
 });

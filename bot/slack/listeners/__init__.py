@@ -6,8 +6,8 @@ bot and claims it there (``bot.slack.worker``), so a burst of deliveries is ackn
 Commands and clicks acknowledge explicitly, after the claim (or the stored click), before any work.
 """
 
-from bot.slack.listeners import assistant, commands, feedback, files, mention, message
+from bot.slack.listeners import assistant, audience, commands, feedback, files, loop, mention, message
 
-SURFACES = (files, mention, message, assistant, commands, feedback)
+SURFACES = (files, audience, mention, message, assistant, commands, feedback, loop)
 
 __all__ = ["SURFACES"]

@@ -11,8 +11,16 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.conversations import conversation_key
 from bot.ledger import Claim
+from bot.slack import channel_settings, gaps, resolved
 from bot.slack.mrkdwn import escape
-from bot.slack.render import SlackMessage, render_error, render_help, render_status, render_sync_report
+from bot.slack.render import (
+    SlackMessage,
+    render_error,
+    render_help,
+    render_status,
+    render_sync_report,
+    text_message,
+)
 from bot.slack.web import SlackCallError
 from knowledge.errors import KnowledgeError, SyncBusy
 from knowledge.slack_files import FilesReport
@@ -72,10 +80,18 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
         response_url = command["response_url"]
         if action == "status":
             await ack()
-            bot.spawn(_report_status(bot, response_url))
+            bot.spawn(_report_status(bot, response_url, command))
         elif action == "sync":
             await ack(text=SYNC_STARTED)
             bot.spawn(_run_sync(bot, response_url))
+        elif action == "config":
+            await channel_settings.open_modal(bot, ack, command)
+        elif action == "forget":
+            await ack()
+            bot.spawn(resolved.forget(bot, command, words[1:]))
+        elif action == "gaps":
+            await ack()
+            bot.spawn(gaps.report(bot, command, words[1:]))
         else:
             shown = render_help(bot.identity.user_id)
             if action != "help":
@@ -91,14 +107,18 @@ async def _respond(bot: SlackBot, response_url: str, message: SlackMessage) -> N
         pass  # logged by SlackWeb
 
 
-async def _report_status(bot: SlackBot, response_url: str) -> None:
+async def _report_status(bot: SlackBot, response_url: str, command: dict[str, Any]) -> None:
     try:
         status = await asyncio.to_thread(bot.knowledge.status)
+        config = await bot.channels.get(command["team_id"], command["channel_id"])
     except Exception as exc:
         log.error("/kb status failed: %s", exc)
         await _respond(bot, response_url, render_error(f"Could not read the index status: {exc}"))
         return
-    await _respond(bot, response_url, render_status(status.to_dict()))
+    shown = render_status(status.to_dict())
+    if not command["channel_id"].startswith("D"):
+        shown = text_message(shown.text + "\n" + "\n".join(channel_settings.settings_lines(config)))
+    await _respond(bot, response_url, shown)
 
 
 def files_summary(report: FilesReport) -> str:

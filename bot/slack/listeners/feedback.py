@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.feedback import Rating
+from bot.slack import gaps
 from bot.slack.render import FEEDBACK_DOWN, FEEDBACK_UP
 from bot.slack.web import SlackCallError
 
@@ -29,6 +30,7 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
     async def on_feedback(ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         rating = ACTIONS[action["action_id"]]
         user = body["user"]["id"]
+        stored = None
         try:
             stored = await bot.feedback.record_click(str(action.get("value") or ""), user, rating)
             text = THANKS[rating] if stored else UNKNOWN
@@ -40,6 +42,8 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
             await bot.web.respond(body["response_url"], text)
         except SlackCallError:
             pass  # logged by SlackWeb
+        if stored:
+            await gaps.rated(bot, body, stored)
 
     for action_id in ACTIONS:
         app.action(action_id)(on_feedback)

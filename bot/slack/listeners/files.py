@@ -43,7 +43,7 @@ def on_message(bot: SlackBot, event: dict[str, Any]) -> None:
 
 
 def register(app: AsyncApp, bot: SlackBot) -> None:
-    indexer = FileIndexer(bot.web, bot.knowledge, bot.settings)
+    indexer = FileIndexer(bot.web, bot.knowledge, bot.settings, bot.audiences)
     bot.files = indexer  # type: ignore[attr-defined]  # the message listener and /kb sync reach it here
     bot.spawn(indexer.run())
 

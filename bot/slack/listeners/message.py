@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import files
+from bot.slack.listeners import files, loop
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot
@@ -24,4 +24,5 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
     @app.event("message")
     async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
         files.on_message(bot, event)  # files shared, channels made private: queued, never awaited
+        loop.on_message(bot, body, event)  # a deleted thread start takes its saved answer along
         bot.take(body, event)
