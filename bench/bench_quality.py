@@ -305,15 +305,12 @@ def sweep_references(bench: Bench) -> None:
 SECOND_STAGES = {
     "first stage only": FIRST_STAGE_ONLY,
     "dedup 0.8": PassageSettings(neighbours=0, dedup=0.8, fold_gap=0),
-    "dedup 0.6": PassageSettings(neighbours=0, dedup=0.6, fold_gap=0),
     "fold gap 2": PassageSettings(neighbours=0, dedup=1.0, fold_gap=2),
+    "neighbours 1": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0),
     "neighbours 1, same heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=True),
-    "neighbours 1, any heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=False),
-    "fold 2 + neighbours 1": PassageSettings(neighbours=1, dedup=1.0, fold_gap=2),
-    "dedup 0.8 + fold 2 + neighbours 1, same heading": PassageSettings(same_heading=True),
-    "dedup 0.8 + fold 2 + neighbours 1, any heading (default)": PassageSettings(),
-    "dedup 0.8 + fold 2 + neighbours 2, span 5": PassageSettings(neighbours=2),
-    "dedup 0.8 + fold 1 + neighbours 1, span 3": PassageSettings(fold_gap=1, max_span=3),
+    "dedup 0.8 + fold 2 + neighbours 1 (default: after the hit only)": PassageSettings(),
+    "dedup 0.8 + fold 2 + neighbours 1, before the hit too": PassageSettings(backward=True),
+    "dedup 0.8 + fold 2 + neighbours 2": PassageSettings(neighbours=2),
 }
 
 

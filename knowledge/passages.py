@@ -7,11 +7,12 @@ Measured on the sample handbook (bench/README.md, "Second stage"), this stage:
 
 1. drops near-duplicates: a candidate whose words overlap an earlier, better-ranked one by at least
    ``dedup`` (Jaccard similarity of their word 3-shingles) is left out;
-2. folds a candidate into an already chosen passage of the same document when they are at most
-   ``fold_gap`` chunks apart (the chunk between them joins too), so neighbours take one slot, not two;
-3. expands each chosen passage with its neighbouring chunks (``neighbours`` on each side, whatever
-   their heading: a short section's fact often sits in the next one), fetched by id: chunk ids are
-   deterministic by document, version and position.
+2. folds a candidate into an already chosen passage of the same document when it follows it by at
+   most ``fold_gap`` chunks (the chunk between joins too), so neighbours take one slot, not two;
+3. expands each chosen passage with the ``neighbours`` chunks that follow it, whatever their heading
+   (a short section's fact often sits in the next one), fetched by id: chunk ids are deterministic by
+   document, version and position. Only what follows, by default (``backward``): a passage then starts
+   with the chunk that ranked, which is what a quote of it in Slack shows first.
 
 Each passage keeps the chunk and rank of its best-ranked member, so its citation (document, heading,
 page) is the one the search found; its text covers the whole span, in document order, with the overlap
@@ -41,6 +42,8 @@ class PassageSettings:
     fold_gap: int = 2  # a candidate this close to a chosen passage of its document joins it (0: off)
     max_span: int = 5  # chunks one passage may cover, neighbours included
     same_heading: bool = False  # neighbours only from the chosen chunk's own heading
+    # Off: a passage starts with the chunk that ranked, so its quote in Slack shows that chunk first.
+    backward: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -117,7 +120,8 @@ def _foldable(chosen: list[_Passage], chunk: Chunk, settings: PassageSettings) -
         if chunk.position in passage.members:
             return passage  # already covered (cannot happen for distinct chunks, kept for safety)
         low, high = min(passage.low, chunk.position), max(passage.high, chunk.position)
-        near = passage.low - settings.fold_gap <= chunk.position <= passage.high + settings.fold_gap
+        first = passage.low - settings.fold_gap if settings.backward else passage.hit.chunk.position + 1
+        near = first <= chunk.position <= passage.high + settings.fold_gap
         if near and high - low + 1 <= settings.max_span:
             return passage
     return None
@@ -126,6 +130,7 @@ def _foldable(chosen: list[_Passage], chunk: Chunk, settings: PassageSettings) -
 def _fill(chosen: list[_Passage], settings: PassageSettings, fetch: NeighbourFetch) -> None:
     """Fetch the chunks between folded members, and the neighbours on each side, in one request."""
     wanted: dict[tuple[str, int], _Passage] = {}
+    covered = {(p.hit.chunk.doc_id, pos) for p in chosen for pos in p.members}  # never said twice
     for passage in chosen:
         doc = passage.hit.chunk.doc_id
         gaps = [pos for pos in range(passage.low, passage.high + 1) if pos not in passage.members]
@@ -134,11 +139,11 @@ def _fill(chosen: list[_Passage], settings: PassageSettings, fetch: NeighbourFet
         room = settings.max_span - (passage.high - passage.low + 1)
         sides = []
         for step in range(1, settings.neighbours + 1):
-            sides += [passage.high + step, passage.low - step]
+            sides += [passage.high + step, passage.low - step] if settings.backward else [passage.high + step]
         for pos in sides:
             if room <= 0:
                 break
-            if pos >= 0 and (doc, pos) not in wanted:
+            if pos >= 0 and (doc, pos) not in wanted and (doc, pos) not in covered:
                 wanted[(doc, pos)] = passage
                 room -= 1
     if not wanted:

@@ -330,6 +330,7 @@ def test_an_edited_table_row_is_found_in_the_top_3_after_a_resync(tmp_path) -> N
     that row finds the row (with the table's column names) among the first 3 passages."""
     from knowledge.base import KnowledgeBase
     from knowledge.config import KnowledgeConfig
+    from knowledge.passages import PassageSettings
     from tests.corpus import write_corpus
 
     docs = tmp_path / "docs"
@@ -347,7 +348,11 @@ def test_an_edited_table_row_is_found_in_the_top_3_after_a_resync(tmp_path) -> N
         encoding="utf-8",
     )
     config = KnowledgeConfig(
-        docs=(docs,), milvus_uri=str(tmp_path / "milvus.db"), database_url=f"sqlite:///{tmp_path}/tw.db"
+        docs=(docs,),
+        milvus_uri=str(tmp_path / "milvus.db"),
+        database_url=f"sqlite:///{tmp_path}/tw.db",
+        # The row groups as the first stage ranks them; the second stage would add the next group.
+        passages=PassageSettings(neighbours=0, fold_gap=0, dedup=1.0),
     )
     kb = KnowledgeBase(config)
     try:

@@ -72,7 +72,7 @@ def with_passages(kb: KnowledgeBase, settings: PassageSettings) -> KnowledgeBase
     return kb
 
 
-QUESTION = "What do I do when my laptop is lost or stolen?"
+QUESTION = "How quickly must a lost or stolen laptop be reported?"
 
 
 # Folding joins a neighbour that ranked among the candidates; expansion fetches it by id whether it
