@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.answering import SEARCH_K as ANALYST_K  # passages per analyst search
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import chunk_id
 from knowledge.config import KnowledgeConfig
@@ -36,7 +37,6 @@ from knowledge.store import ChunkStore
 from knowledge.types import SEARCH_MODES, WORKSPACE, AccessScope, Chunk
 
 TARGETS_MS = {"dense": 50.0, "hybrid": 100.0}
-ANALYST_K = 6  # passages per analyst search (bot.answering.SEARCH_K)
 
 
 def manifest_rows(chunks: list[Chunk]) -> list[DocumentRow]:
