@@ -32,7 +32,17 @@ from bot.resolutions import ResolutionStore
 from bot.settings import Settings, SettingsError
 from bot.slack.audience import Audiences
 from bot.slack.intake import BotUser
-from bot.slack.listeners import SURFACES, assistant, audience, commands, feedback, files, loop, mention, message
+from bot.slack.listeners import (
+    SURFACES,
+    assistant,
+    audience,
+    commands,
+    feedback,
+    files,
+    loop,
+    mention,
+    message,
+)
 from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
 from bot.slack.worker import AnswerWorker
 from knowledge.base import KnowledgeBase
