@@ -166,10 +166,10 @@ async def test_settings_survive_a_restart_and_defaults_stand_without_them(sqlite
 
 
 def test_a_folder_filter_is_one_escaped_condition_inside_milvus(tmp_path: Path):
-    expr, params = render_filter([("folder", "in", ["a_b", "100%"])], templates=True)
-    assert expr == r'(url != "" or doc_path like "a\\_b/%" or doc_path like "100\\%/%")' and params == {}
+    expr = render_filter([("folder", "in", ["a_b", "100%"])])
+    assert expr == r'(url != "" or doc_path like "a\\_b/%" or doc_path like "100\\%/%")'
     with pytest.raises(ValueError, match="invalid folder"):
-        render_filter([("folder", "in", ['x" or true or "'])], templates=False)
+        render_filter([("folder", "in", ['x" or true or "'])])
 
     kb = KnowledgeBase(
         KnowledgeConfig(
@@ -184,7 +184,7 @@ def test_a_folder_filter_is_one_escaped_condition_inside_milvus(tmp_path: Path):
             [("a_b/x.md", ""), ("aXb/y.md", ""), ("a_b2/z.md", ""), ("notes.md", "https://slack.example/f")]
         )
     ]
-    kb._ensure_open()
+    kb.open_store()
     kb.store.upsert(chunks, kb.embedder.embed_documents([c.text for c in chunks]))
     scope = AccessScope(folders=("a_b",))
     found = {hit.chunk.doc_path for hit in kb.search("parking rules", k=10, scope=scope)}

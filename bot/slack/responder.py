@@ -27,7 +27,7 @@ from bot.slack.audience import Audiences
 from bot.slack.reply import Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
-from knowledge.types import AccessScope
+from knowledge.types import WORKSPACE, AccessScope
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class Responder:
                 log.info("%s: no answer for this audience (%s)", claim.id, access.reason)
                 return
             scope = access.scope
+            # Gaps of a conversation the workspace may not read stay with that conversation.
+            private = WORKSPACE not in access.scope.tokens
             await reply.open()
             if self.channels is not None:  # the channel's settings narrow it, inside Milvus
                 scope = await self.channels.narrow(claim.team, claim.channel, scope)

@@ -28,7 +28,7 @@ def check_value(field: str, value: object) -> str:
 def folder_condition(folders: Sequence[str]) -> str:
     """Folder documents (the ones without a link: Slack files and saved threads link to Slack) under
     one of the top-level ``folders``, as LIKE prefixes with ``\\ % _`` escaped; every document with a
-    link passes. Always literals: no expression template carries a pattern."""
+    link passes."""
     patterns = []
     for name in folders:
         if not isinstance(name, str) or not SAFE_FOLDER.fullmatch(name):
