@@ -179,7 +179,17 @@ def test_a_folder_filter_is_one_escaped_condition_inside_milvus(tmp_path: Path):
         )
     )
     chunks = [
-        Chunk(f"c{i}", f"d{i}", path, path, "", None, 0, "the parking rules for bikes", url=url)
+        Chunk(
+            f"c{i}",
+            f"d{i}",
+            path,
+            path,
+            "",
+            None,
+            0,
+            f"parking rules for bikes, as {path} ({i}) tells them",
+            url=url,
+        )
         for i, (path, url) in enumerate(
             [("a_b/x.md", ""), ("aXb/y.md", ""), ("a_b2/z.md", ""), ("notes.md", "https://slack.example/f")]
         )
