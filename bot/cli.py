@@ -368,6 +368,24 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging, register_settings_secrets
+    from bot.server import stop_on_signals
+    from bot.slack.app import require_slack
+    from bot.slack.worker import run_worker
+
+    require_slack(settings, "worker")
+    configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
+    register_settings_secrets(settings)
+    _prepare_to_serve(settings, single_process=True)
+
+    async def work() -> None:
+        await run_worker(settings, stop_on_signals())
+
+    asyncio.run(work())
+    return 0
+
+
 def cmd_playground(settings: Settings, args: argparse.Namespace) -> int:
     from bot.logs import configure_logging
     from bot.playground.server import HANDBOOK, playground_settings, serve_playground
@@ -550,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("socket", help="run the Slack app over Socket Mode (no public URL needed)")
     p.set_defaults(func=cmd_socket)
+
+    p = sub.add_parser(
+        "worker", help="answer the messages the Slack front recorded (serve/socket start THREADWISE_WORKERS)"
+    )
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser(
         "playground", help="the bot in your browser, on a local Slack workspace (no Slack, no key)"

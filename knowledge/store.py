@@ -203,7 +203,9 @@ class ChunkStore:
         self.dimension = dimension
         self.connect_timeout = connect_timeout
         self._where = config.milvus_uri if config.is_lite else _redact(config.milvus_uri)
-        self._templates = not config.is_lite  # Milvus Lite has no expression templates
+        # Inline values on every Milvus (they are whitelisted): Lite and Milvus before 2.5 take no
+        # expression templates, and the milvus-lite server rejects them.
+        self._templates = False
         self._client = None
         self._lite_path: str | None = None
         self._connect_lock = threading.Lock()

@@ -10,11 +10,15 @@ back to updates; nothing a person already saw is posted twice.
 At the end the answer is shown with its sources and feedback buttons: under the streamed text
 (``chat.stopStream(blocks=...)``) when the stream holds exactly the answer, otherwise by replacing
 the message with ``render_answer``'s first message and posting the rest (a long answer) after it.
+Every later message is recorded in the ledger as it is posted, so an answer resumed after a crash
+edits those messages instead of posting them again. A stream the person stopped keeps the text they
+saw, and still gets the sources and buttons under it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -150,16 +154,39 @@ class Reply:
     async def finish(self, answer: Answer, *, feedback_id: str) -> None:
         """Show the final answer with sources and buttons."""
         assert self.ts is not None
-        if self.stopped_by_user:
+        if self.streaming and not self.stopped_by_user and await self._finish_stream(answer, feedback_id):
+            await self._parts([])  # a resumed answer that now fits the stream: earlier parts go
             return
-        if self.streaming and await self._finish_stream(answer, feedback_id):
-            return
+        if self.stopped_by_user:  # what they saw stays; the sources and buttons go under it
+            answer = dataclasses.replace(answer, text=self.streamed)
         messages = render_answer(answer, feedback_id=feedback_id)
         await self._replace(messages[0])
-        for message in messages[1:]:
-            await self.web.post(
+        await self._parts(messages[1:])
+
+    async def _parts(self, messages: list[SlackMessage]) -> None:
+        """The messages after the first: the ones posted before are edited, the rest posted and recorded."""
+        parts = list(self.claim.reply_parts)
+        for i, message in enumerate(messages):
+            if i < len(parts):
+                try:
+                    await self.web.update(self.channel, parts[i], message.text, blocks=message.blocks)
+                    continue
+                except SlackCallError as exc:
+                    if exc.code not in ("message_not_found", "cant_update_message"):
+                        raise
+                    del parts[i:]  # deleted meanwhile: post from here on
+            ts = await self.web.post(
                 self.channel, message.text, blocks=message.blocks, thread_ts=self.claim.thread_ts
             )
+            parts.append(ts)
+            await self.ledger.record_parts(self.claim, parts)
+        if len(parts) > len(messages):  # an earlier attempt's answer was longer
+            for ts in parts[len(messages) :]:
+                try:
+                    await self.web.delete(self.channel, ts)
+                except SlackCallError:
+                    pass  # logged by SlackWeb
+            await self.ledger.record_parts(self.claim, parts[: len(messages)])
 
     async def _finish_stream(self, answer: Answer, feedback_id: str) -> bool:
         """Complete the stream with the rest of the text and the footer; False if it cannot hold the answer."""
@@ -178,7 +205,7 @@ class Reply:
             if rest and not await self._append(rest):
                 return False
             if self.stopped_by_user:
-                return True
+                return False  # finished by an update, under what they saw
             try:
                 await self.web.stop_stream(self.channel, self.ts or "", blocks=footer)
                 self.streaming = False

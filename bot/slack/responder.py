@@ -5,6 +5,10 @@
 final answer with sources and feedback buttons. Any failure (the model, a timeout, the search, Slack
 itself) ends in a short message in the thread and one log line with the reason; the claim is then
 closed as failed, never retried behind the person's back.
+
+The bookkeeping around a good answer (storing it for the feedback buttons, closing the claim) is
+retried with backoff and logged when it fails; it is never shown over the answer. While it is
+retried the claim stays this worker's, so no other worker answers again.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question after the mention, e.g. “@threadwise how do I reset my VPN password?”"
 PASSAGES_TIMEOUT = 15.0  # the search behind a failed answer's passages
+BOOKKEEPING_PATIENCE = 120.0  # seconds the writes after a posted answer are retried
 TOO_OLD = (
     "Sorry, I was restarted while answering this and it is now too old to pick up again. "
     "Please ask again if you still need an answer."
@@ -123,9 +131,11 @@ class Responder:
             if not await self.ledger.holds(claim):
                 log.warning("%s: another process took this claim over; not posting a second answer", claim.id)
                 return
-            await self.feedback.record_answer(claim.id, claim.question, answer)
+            await self._bookkeep(
+                claim, "store the answer", lambda: self.feedback.record_answer(claim.id, claim.question, answer)
+            )
             await reply.finish(answer, feedback_id=claim.id)
-            await self.ledger.finish(claim, "done")
+            await self._bookkeep(claim, "close the claim", lambda: self.ledger.finish(claim, "done"))
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
                 "%s answered in %.2f s (%s, %d sources%s)",
@@ -155,6 +165,23 @@ class Responder:
                 log.exception("%s: could not close the failed claim", claim.id)
         finally:
             await self.sign.clear(claim)
+
+    async def _bookkeep(self, claim: Claim, what: str, write: Callable[[], Awaitable[Any]]) -> None:
+        """A write that must not undo a good answer: retried with backoff, logged, never raised."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Exception),
+                stop=stop_after_delay(BOOKKEEPING_PATIENCE),
+                wait=wait_exponential(multiplier=0.2, max=5.0),
+                before_sleep=lambda state: log.warning(
+                    "%s: could not %s (%s); retrying", claim.id, what, state.outcome.exception()
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    await write()
+        except Exception as exc:
+            log.error("%s: gave up trying to %s: %s: %s", claim.id, what, type(exc).__name__, exc)
 
     async def _show_passages(
         self, claim: Claim, reply: Reply, scope: AccessScope, exc: Exception, shown: str
