@@ -131,10 +131,13 @@ class Responder:
             if not await self.ledger.holds(claim):
                 log.warning("%s: another process took this claim over; not posting a second answer", claim.id)
                 return
-            await self._bookkeep(
-                claim, "store the answer", lambda: self.feedback.record_answer(claim.id, claim.question, answer)
-            )
-            await reply.finish(answer, feedback_id=claim.id)
+            def store() -> Awaitable[Any]:
+                return self.feedback.record_answer(claim.id, claim.question, answer)
+
+            stored = await self._bookkeep(claim, "store the answer", store, patience=0)
+            await reply.finish(answer, feedback_id=claim.id)  # the answer never waits on bookkeeping
+            if not stored:
+                await self._bookkeep(claim, "store the answer", store)
             await self._bookkeep(claim, "close the claim", lambda: self.ledger.finish(claim, "done"))
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
@@ -166,12 +169,20 @@ class Responder:
         finally:
             await self.sign.clear(claim)
 
-    async def _bookkeep(self, claim: Claim, what: str, write: Callable[[], Awaitable[Any]]) -> None:
-        """A write that must not undo a good answer: retried with backoff, logged, never raised."""
+    async def _bookkeep(
+        self,
+        claim: Claim,
+        what: str,
+        write: Callable[[], Awaitable[Any]],
+        *,
+        patience: float = BOOKKEEPING_PATIENCE,
+    ) -> bool:
+        """A write that must not undo a good answer: retried with backoff for ``patience`` s, logged,
+        never raised; whether it was done."""
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(Exception),
-                stop=stop_after_delay(BOOKKEEPING_PATIENCE),
+                stop=stop_after_delay(patience),
                 wait=wait_exponential(multiplier=0.2, max=5.0),
                 before_sleep=lambda state: log.warning(
                     "%s: could not %s (%s); retrying", claim.id, what, state.outcome.exception()
@@ -180,8 +191,18 @@ class Responder:
             ):
                 with attempt:
                     await write()
+            return True
         except Exception as exc:
-            log.error("%s: gave up trying to %s: %s: %s", claim.id, what, type(exc).__name__, exc)
+            log.log(
+                logging.ERROR if patience else logging.WARNING,
+                "%s: could not %s: %s: %s%s",
+                claim.id,
+                what,
+                type(exc).__name__,
+                exc,
+                "" if patience else "; trying again after the answer is shown",
+            )
+            return False
 
     async def _show_passages(
         self, claim: Claim, reply: Reply, scope: AccessScope, exc: Exception, shown: str
