@@ -77,7 +77,7 @@ class Supervisor:
         self.milvus = await _spawn(
             sys.executable, "-m", "milvus_lite", "server",
             "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
-            env=self.env,
+            env={k: v for k, v in self.env.items() if k != "MILVUS_URI"},  # pymilvus reads it at import
         )  # fmt: skip
         deadline = time.monotonic() + MILVUS_START_TIMEOUT
         while time.monotonic() < deadline:
