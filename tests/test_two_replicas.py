@@ -76,7 +76,7 @@ async def test_two_replicas_on_postgres_and_a_milvus_server_answer_each_message_
                     database_url=postgres_url,
                     MILVUS_COLLECTION="replicas",
                     THREADWISE_SYNC_MINUTES="0",
-                    THREADWISE_CLAIM_LEASE="4",
+                    THREADWISE_CLAIM_LEASE="10",
                     THREADWISE_MODEL_RETRIES="0",
                     THREADWISE_WORKERS="1",
                     THREADWISE_LOG_FORMAT="json",
