@@ -184,16 +184,30 @@ class AnswerWorker:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """``threadwise worker``: answer until ``stop`` is set, with the scheduled sync beside it."""
+    """``threadwise worker``: answer until ``stop`` is set, with the scheduled sync beside it.
+
+    Every worker schedules the sync; the manifest's database lock lets one of them run it at a time,
+    and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
+    """
+    from bot.slack.files import FileIndexer
     from knowledge.scheduler import start_sync_scheduler
 
     worker = await AnswerWorker(settings).start()
-    scheduler = start_sync_scheduler(worker.knowledge, settings.sync_minutes)  # the lock picks one worker
+    files = FileIndexer(worker.responder.web, worker.knowledge, settings)
+    jobs = asyncio.get_running_loop().create_task(files.run(periodic_reconcile=False))
+    loop = asyncio.get_running_loop()
+
+    def reconcile_files(_report) -> None:  # called on the scheduler's thread after a sync it ran
+        loop.call_soon_threadsafe(files.reconcile_soon)
+
+    scheduler = start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files)
     try:
         await stop.wait()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        jobs.cancel()
+        await asyncio.gather(jobs, return_exceptions=True)
         await worker.stop()
 
 
