@@ -431,16 +431,16 @@ async def test_a_feedback_click_is_stored_with_the_answer_and_acknowledged(
 # --- limits, streaming and its fallbacks --------------------------------------------------------
 
 
-def _long_answer(request: ModelRequest) -> str:
+def long_answer(request: ModelRequest) -> str:
     n = re.search(r'<passage n="(\d+)"', request.transcript).group(1)  # type: ignore[union-attr]
     paragraph = "Reset credentials in the Gatekeeper portal; the link expires after twenty minutes. " * 12
     return "\n\n".join(f"Step {i}: {paragraph.strip()} [{n}]" for i in range(1, 61))
 
 
-async def test_a_long_answer_is_split_over_messages_within_slacks_limits(
+async def test_along_answer_is_split_over_messages_within_slacks_limits(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=_long_answer, echo_chunk=4000)
+    script_team(model, writer=long_answer, echo_chunk=4000)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
         await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)

@@ -140,7 +140,9 @@ async def test_one_conversation_is_answered_one_message_at_a_time_oldest_first_a
     workers = [Ledger(engine, owner=f"worker-{i}") for i in range(4)]
     order = []
     for _ in range(3):
-        taken = [c for found in await asyncio.gather(*(w.take(8, max_age=600) for w in workers)) for c in found]
+        taken = [
+            c for found in await asyncio.gather(*(w.take(8, max_age=600) for w in workers)) for c in found
+        ]
         in_thread = [c for c in taken if c.conversation == "slack:T1:C1:thread"]
         assert len(in_thread) == 1, [c.ts for c in taken]  # never two of one conversation at once
         order.append(in_thread[0].ts)

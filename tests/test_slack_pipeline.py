@@ -21,22 +21,21 @@ from bot.localslack.emulator import SlackEmulator
 from bot.slack.receive import CANNOT_ANSWER
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_engine
+from tests import test_slack_app as app_tests
 from tests.emulators.openai import ModelRequest, ModelServer
-from tests.test_slack_app import (  # noqa: F401  (fixtures)
-    LEADER,
+from tests.test_slack_app import (
     VPN_QUESTION,
-    _long_answer,
     action_ids,
     cite_first,
-    kb,
     leader_turns,
     make_settings,
-    model,
     script_team,
     serving,
     settle,
-    slack,
 )
+
+# The Slack app tests' fixtures: the synced corpus, the model server, the workspace.
+kb, model, slack = app_tests.kb, app_tests.model, app_tests.slack
 
 
 def run_sql(database_url: str, *statements: str) -> None:
@@ -128,7 +127,9 @@ async def test_follow_ups_delivered_to_two_replicas_are_answered_in_turn(
         await slack.wait_for(lambda: len(leader_turns(model)) == 1 and model.chat_requests, timeout=5)
         # Two follow-ups at once, each delivered to one replica and retried to the other.
         slack.request_url = first
-        one = await slack.user_says("C_GENERAL", "which clients are supported?", thread_ts=asked.ts, mention=False)
+        one = await slack.user_says(
+            "C_GENERAL", "which clients are supported?", thread_ts=asked.ts, mention=False
+        )
         slack.request_url = second
         two = await slack.user_says("C_GENERAL", "and on Linux?", thread_ts=asked.ts, mention=False)
         for said, other in ((one, second), (two, first)):
@@ -151,7 +152,7 @@ async def test_follow_ups_delivered_to_two_replicas_are_answered_in_turn(
 async def test_a_resumed_long_answer_edits_its_messages_instead_of_posting_them_again(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=_long_answer, echo_chunk=4000)
+    script_team(model, writer=app_tests.long_answer, echo_chunk=4000)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
         await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
@@ -195,4 +196,3 @@ async def test_a_stream_the_person_stopped_keeps_what_they_saw_and_gets_sources_
     assert seen.split("[1]")[0].strip() in reply.display_text
     assert "engineering/vpn.md" in reply.display_text  # the sources
     assert action_ids(reply) == ["feedback_up", "feedback_down"]
-    assert LEADER

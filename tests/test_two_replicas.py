@@ -126,7 +126,9 @@ async def _scenario(slack: SlackEmulator, model: ModelServer, urls: list[str], d
     ledger = Ledger(engine)
     try:
         # A worker dies mid-answer: SIGKILL, by the pid its lease names.
-        doomed = await _deliver_everywhere(slack, urls, f"how do I reset my VPN password? {KILL_MARK}", "C_GENERAL")
+        doomed = await _deliver_everywhere(
+            slack, urls, f"how do I reset my VPN password? {KILL_MARK}", "C_GENERAL"
+        )
         await slack.wait_for(lambda: leader_turns(model), 30)
         (claim,) = await ledger.all()
         assert claim.owner is not None and claim.status == "open"
@@ -134,7 +136,11 @@ async def _scenario(slack: SlackEmulator, model: ModelServer, urls: list[str], d
 
         asked = [doomed]
         for i in range(MENTIONS):
-            asked.append(await _deliver_everywhere(slack, urls, f"question {i}: which VPN clients are supported?", "C_GENERAL"))
+            asked.append(
+                await _deliver_everywhere(
+                    slack, urls, f"question {i}: which VPN clients are supported?", "C_GENERAL"
+                )
+            )
 
         def answered() -> bool:
             return all([m for m in slack.bot_messages("C_GENERAL", ts) if m.blocks] for ts in asked)

@@ -131,6 +131,7 @@ class Responder:
             if not await self.ledger.holds(claim):
                 log.warning("%s: another process took this claim over; not posting a second answer", claim.id)
                 return
+
             def store() -> Awaitable[Any]:
                 return self.feedback.record_answer(claim.id, claim.question, answer)
 

@@ -111,7 +111,9 @@ class AnswerWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("taking work from the ledger failed (%s: %s); trying again", type(exc).__name__, exc)
+                log.error(
+                    "taking work from the ledger failed (%s: %s); trying again", type(exc).__name__, exc
+                )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
@@ -142,7 +144,13 @@ class AnswerWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("ledger %s failed (%s: %s); trying again in %.1f s", action.__name__, type(exc).__name__, exc, seconds)
+                log.error(
+                    "ledger %s failed (%s: %s); trying again in %.1f s",
+                    action.__name__,
+                    type(exc).__name__,
+                    exc,
+                    seconds,
+                )
 
     async def _renew(self) -> None:
         await self.ledger.renew(list(self._running.values()))
