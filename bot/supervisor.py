@@ -27,6 +27,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 RESTART_DELAY = 1.0  # seconds before a worker that died is started again
+READY_TIMEOUT = 180.0  # seconds a worker may take to start (imports, database check) on a busy machine
+READY_FD = "THREADWISE_READY_FD"  # a worker writes to this inherited pipe once it takes work
 MILVUS_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -44,8 +46,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _spawn(*command: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(*command, env=env, preexec_fn=_die_with_parent)
+async def _spawn(
+    *command: str, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *command, env=env, preexec_fn=_die_with_parent, pass_fds=pass_fds
+    )
+
+
+def tell_ready() -> None:
+    """In a worker started here: say that it takes work now (nothing when started otherwise)."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd:
+        with contextlib.suppress(OSError):
+            os.write(int(fd), b"ready")
+            os.close(int(fd))
 
 
 class Supervisor:
@@ -65,11 +80,12 @@ class Supervisor:
             uri = await self._start_milvus(Path(settings.milvus_uri).resolve())
             settings = settings.model_copy(update={"milvus_uri": uri})
             self.env["MILVUS_URI"] = uri
+        ready = [await self._start_worker(index) for index in range(self.count)]
+        if ready:  # the front listens once it can answer
+            await asyncio.gather(*ready)
+            log.info("%d answer workers ready", self.count)
         for index in range(self.count):
-            await self._start_worker(index)
             self._watchers.append(asyncio.get_running_loop().create_task(self._watch(index)))
-        if self.count:
-            log.info("started %d answer workers", self.count)
         return settings
 
     async def _start_milvus(self, data_dir: Path) -> str:
@@ -91,8 +107,30 @@ class Supervisor:
             await asyncio.sleep(0.1)
         raise RuntimeError(f"the Milvus server for {data_dir} did not start in {MILVUS_START_TIMEOUT:g} s")
 
-    async def _start_worker(self, index: int) -> None:
-        self.workers[index] = await _spawn(sys.executable, "-m", "bot.cli", "worker", env=self.env)
+    async def _start_worker(self, index: int) -> asyncio.Future:
+        """Start worker ``index``; a future done when it is ready (or gone)."""
+        read, write = os.pipe()
+        try:
+            self.workers[index] = process = await _spawn(
+                sys.executable, "-m", "bot.cli", "worker",
+                env={**self.env, READY_FD: str(write)}, pass_fds=(write,),
+            )  # fmt: skip
+        finally:
+            os.close(write)
+
+        def wait_ready() -> None:
+            with os.fdopen(read, "rb") as pipe:
+                pipe.read()  # "ready", or nothing when the worker exits first
+
+        async def ready() -> None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(wait_ready), READY_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "answer worker %d (pid %d) is not ready after %.0f s", index, process.pid, READY_TIMEOUT
+                )
+
+        return asyncio.ensure_future(ready())
 
     async def _watch(self, index: int) -> None:
         while not self._stopping:

@@ -198,6 +198,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
     """
     from bot.slack.files import FileIndexer
+    from bot.supervisor import tell_ready
     from knowledge.scheduler import start_sync_scheduler
 
     worker = await AnswerWorker(settings).start()
@@ -209,6 +210,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         loop.call_soon_threadsafe(files.reconcile_soon)
 
     scheduler = start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files)
+    tell_ready()
     try:
         await stop.wait()
     finally:
