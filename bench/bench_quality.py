@@ -33,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import knowledge.store as store_module
+import knowledge.store.schema as store_schema
+import knowledge.store.search as store_search
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import LocalEmbedder
@@ -129,7 +130,7 @@ def sweep_chunking(bench: Bench) -> None:
 
 def sweep_fusion(bench: Bench) -> None:
     print("### Fusion: the RRF constant k and the ranks of each route that vote (depth)\n")
-    default_depth = store_module.FUSION_DEPTH
+    default_depth = store_search.FUSION_DEPTH
     rows = []
     with bench.indexed() as (kb, _, _):
         singles = bench.quality(kb, ("dense", "bm25"))
@@ -147,7 +148,7 @@ def sweep_fusion(bench: Bench) -> None:
             )
         try:
             for depth in FUSION_DEPTHS:
-                store_module.FUSION_DEPTH = depth
+                store_search.FUSION_DEPTH = depth
                 for k in RRF_KS:
                     kb.config = replace(kb.config, rrf_k=k)
                     kb.store.config = kb.config  # the store reads rrf_k from its config at each search
@@ -158,20 +159,20 @@ def sweep_fusion(bench: Bench) -> None:
                         [label, depth, hybrid["ndcg@10"], hybrid["recall@5"], f"{p50:.1f}", f"{p95:.1f}"]
                     )
         finally:
-            store_module.FUSION_DEPTH = default_depth
+            store_search.FUSION_DEPTH = default_depth
     table(["rrf k", "depth", "nDCG@10 hybrid", "recall@5 hybrid", "p50 ms", "p95 ms"], rows)
 
 
 def sweep_dense(bench: Bench) -> None:
     print("### Dense index (HNSW): M, efConstruction, and the least ef per query\n")
-    build, ef_min = dict(store_module.HNSW_BUILD), store_module.HNSW_EF_MIN
+    build, ef_min = dict(store_schema.HNSW_BUILD), store_schema.HNSW_EF_MIN
     rows = []
     try:
         for m, ef_construction in HNSW_BUILDS:
-            store_module.HNSW_BUILD = {"M": m, "efConstruction": ef_construction}
+            store_schema.HNSW_BUILD = {"M": m, "efConstruction": ef_construction}
             with bench.indexed() as (kb, _, seconds):
                 for ef in HNSW_EFS:
-                    store_module.HNSW_EF_MIN = ef
+                    store_schema.HNSW_EF_MIN = ef
                     report = bench.quality(kb, ("dense", "hybrid"))
                     p50, p95 = bench.latency(kb, "dense")
                     quality = [report["dense"]["ndcg@10"], report["hybrid"]["ndcg@10"]]
@@ -179,7 +180,7 @@ def sweep_dense(bench: Bench) -> None:
                         [m, ef_construction, ef, *quality, f"{p50:.1f}", f"{p95:.1f}", f"{seconds:.1f}"]
                     )
     finally:
-        store_module.HNSW_BUILD, store_module.HNSW_EF_MIN = build, ef_min
+        store_schema.HNSW_BUILD, store_schema.HNSW_EF_MIN = build, ef_min
     table(
         [
             "M",
@@ -209,8 +210,8 @@ def main() -> None:
         print(
             f"## {answerable} questions ({len(bench.questions) - answerable} unanswerable left out), "
             f"{bench.embedder.name}; defaults: chunk {defaults.chunk_size}/{defaults.chunk_overlap}, "
-            f"rrf k {defaults.rrf_k}, depth {store_module.FUSION_DEPTH}, HNSW {store_module.HNSW_BUILD}, "
-            f"ef >= {store_module.HNSW_EF_MIN}\n"
+            f"rrf k {defaults.rrf_k}, depth {store_search.FUSION_DEPTH}, HNSW {store_schema.HNSW_BUILD}, "
+            f"ef >= {store_schema.HNSW_EF_MIN}\n"
         )
         for name in args.only or SWEEPS:
             SWEEPS[name](bench)

@@ -35,11 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.localslack.emulator import SlackEmulator
-from bot.localslack.events import HttpDelivery, app_mention_event, envelope
-from bot.localslack.workspace import Change
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
+from localslack.emulator import SlackEmulator
+from localslack.events import HttpDelivery, app_mention_event, envelope
+from localslack.workspace import Change
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.processes import Serve, bot_process_env, free_port

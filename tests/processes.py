@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.localslack.emulator import SlackEmulator
+from localslack.emulator import SlackEmulator
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import ANALYST, API_KEY, LEADER, WRITER
 

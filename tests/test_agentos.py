@@ -20,10 +20,10 @@ import pytest
 from bot.agentos import AgentOSServer
 from bot.cli import main
 from bot.conversations import conversation_key
-from bot.localslack.emulator import SlackEmulator
 from bot.settings import Settings, SettingsError
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
+from localslack.emulator import SlackEmulator
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.processes import Serve, bot_process_env, free_port

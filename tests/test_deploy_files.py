@@ -121,3 +121,11 @@ def test_the_dockerfile_runs_as_non_root_with_a_health_check_and_no_secrets():
     names = set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", env))
     assert names - setting_names() - OTHER_VARIABLES == set()
     assert ("EXPOSE", "3000") in instructions
+
+
+def test_the_image_ships_the_product_without_the_local_slack_workspace():
+    copied = [
+        arg.split()[0] for kind, arg in dockerfile_instructions() if kind == "COPY" and "--from" not in arg
+    ]
+    assert {"bot", "knowledge"} <= set(copied)
+    assert "localslack" not in copied and "." not in copied

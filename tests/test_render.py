@@ -18,8 +18,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answer, Source
-from bot.localslack.emulator import SlackEmulator
-from bot.localslack.limits import check_blocks
 from bot.slack.mrkdwn import slack_len
 from bot.slack.render import (
     MAX_BLOCKS,
@@ -36,6 +34,8 @@ from bot.slack.render import (
     split_text,
     to_mrkdwn,
 )
+from localslack.emulator import SlackEmulator
+from localslack.limits import check_blocks
 from tests.emulators import slack_fixtures
 
 slack = slack_fixtures.slack

@@ -23,10 +23,6 @@ import yaml
 from aiohttp import web
 
 from bot.cli import main
-from bot.localslack.emulator import SlackEmulator
-from bot.localslack.events import app_mention_event
-from bot.localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
-from bot.localslack.workspace import Message
 from bot.server import build_web_app, connect_socket_mode
 from bot.settings import Settings
 from bot.slack.app import SlackBot
@@ -35,6 +31,10 @@ from bot.slack.worker import WorkerThread
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.types import Chunk
+from localslack.emulator import SlackEmulator
+from localslack.events import app_mention_event
+from localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
+from localslack.workspace import Message
 from tests.corpus import write_corpus
 from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall
 

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack.emulator import SlackEmulator
+from localslack.emulator import SlackEmulator
 from tests.emulators import slack_fixtures
 from tests.emulators.slack_fixtures import serve_bolt_app
 

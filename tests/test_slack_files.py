@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.localslack.emulator import SlackEmulator
 from bot.slack.app import SlackBot
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.slack_files import SOURCE
 from knowledge.types import AccessScope
+from localslack.emulator import SlackEmulator
 from tests.emulators.openai import ModelServer
 from tests.test_slack_app import make_settings, manifest_events, script_team, serving
 

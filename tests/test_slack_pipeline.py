@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import text, update
 
 from bot.ledger import claims
-from bot.localslack.emulator import SlackEmulator
 from bot.slack.receive import CANNOT_ANSWER
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_engine
+from localslack.emulator import SlackEmulator
 from tests import test_slack_app as app_tests
 from tests.emulators.openai import ModelRequest, ModelServer
 from tests.test_slack_app import (

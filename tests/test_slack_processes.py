@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.ledger import Ledger
-from bot.localslack.emulator import SlackEmulator
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
+from localslack.emulator import SlackEmulator
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
 from tests.processes import Serve, bot_process_env, free_port

@@ -3,7 +3,7 @@
 Two aiohttp servers on loopback, in one process and one event loop:
 
 - the playground: the page (``static/``), its small JSON API (``/pg/...``) and, on the same port, the
-  local Slack workspace (``bot.localslack``, the same code the tests emulate Slack with): the Web API
+  local Slack workspace (``localslack``, the same code the tests emulate Slack with): the Web API
   the app calls through ``SLACK_API_URL``, response URLs, file downloads;
 - the app's front exactly as ``threadwise serve`` runs it (``bot.server.running_bot`` +
   ``build_web_app``), to which the workspace sends signed Events API requests, slash commands and
@@ -30,12 +30,12 @@ from aiohttp import WSMsgType, web
 from pydantic import SecretStr
 
 from bot.answer import Answer
-from bot.localslack.emulator import SlackEmulator
-from bot.localslack.workspace import Change, Message, markdown_of
 from bot.server import EVENTS_PATH, build_web_app, running_bot
 from bot.settings import Settings
 from bot.slack.app import SlackBot
 from bot.slack.worker import WorkerThread
+from localslack.emulator import SlackEmulator
+from localslack.workspace import Change, Message, markdown_of
 
 log = logging.getLogger(__name__)
 

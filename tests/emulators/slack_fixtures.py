@@ -1,4 +1,4 @@
-"""pytest fixtures and helpers around :class:`~bot.localslack.emulator.SlackEmulator`.
+"""pytest fixtures and helpers around :class:`~localslack.emulator.SlackEmulator`.
 
 Make the fixtures visible to a test module by binding them there (a plain assignment keeps ruff's
 F811 quiet where an import would not), or list this module in a root conftest's ``pytest_plugins``::
@@ -19,7 +19,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack.emulator import SlackEmulator
+from localslack.emulator import SlackEmulator
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@
 
 and it *sends* what Slack sends: signed Events API requests, slash commands and interactivity
 payloads, over HTTP to ``request_url`` or over the app's Socket Mode connection once it has one
-(``events``). Its state is a :class:`~bot.localslack.workspace.Workspace` (people,
+(``events``). Its state is a :class:`~localslack.workspace.Workspace` (people,
 channels, messages, threads, reactions, streams, files), which tests read in terms of what a person
 sees. The default cast: ``U_ALICE``, ``U_BOB``, the app's bot ``U_BOT`` (bot id ``B_BOT``) in team
 ``T_TEAM``; channels ``C_GENERAL`` (app is a member), ``C_RANDOM`` (it is not), ``C_PRIVATE``,
@@ -23,7 +23,7 @@ Typical use in an async test (pytest-asyncio, auto mode)::
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.localslack.emulator import SlackEmulator
+    from localslack.emulator import SlackEmulator
     from tests.emulators.slack_fixtures import serve_bolt_app
 
     async def test_answers_a_mention_in_its_thread():
@@ -70,7 +70,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.localslack.events import (
+from localslack.events import (
     ACK_TIMEOUT,
     Ack,
     HttpDelivery,
@@ -91,10 +91,10 @@ from bot.localslack.events import (
     slash_command_form,
     url_verification,
 )
-from bot.localslack.responses import ResponsePost, ResponseUrls
-from bot.localslack.socket_mode import SocketModeServer
-from bot.localslack.web_api import Call, WebApi
-from bot.localslack.workspace import (
+from localslack.responses import ResponsePost, ResponseUrls
+from localslack.socket_mode import SocketModeServer
+from localslack.web_api import Call, WebApi
+from localslack.workspace import (
     AssistantThread,
     Change,
     Channel,

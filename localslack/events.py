@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.localslack.workspace import Channel, File, Message, Workspace
+from localslack.workspace import Channel, File, Message, Workspace
 
 ACK_TIMEOUT = 3.0  # Slack waits this long for an acknowledgement before it counts a delivery as failed
 _event_ids = itertools.count(1)

@@ -1,4 +1,4 @@
-"""Slack's Web API (``/api/<method>``) over a :class:`~bot.localslack.workspace.Workspace`.
+"""Slack's Web API (``/api/<method>``) over a :class:`~localslack.workspace.Workspace`.
 
 Accepts what slack_sdk sends: JSON or form-encoded bodies, query parameters, ``Authorization: Bearer``
 or a ``token`` argument; structured arguments (``blocks``, ``chunks``, ``view`` ...) as JSON values or
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from bot.localslack.limits import (
+from localslack.limits import (
     MAX_ATTACHMENTS,
     MAX_MARKDOWN_TEXT,
     MAX_TEXT,
@@ -35,7 +35,7 @@ from bot.localslack.limits import (
     check_blocks,
     check_chunks,
 )
-from bot.localslack.workspace import AssistantThread, Channel, Message, SlackError, Workspace
+from localslack.workspace import AssistantThread, Channel, Message, SlackError, Workspace
 
 TRIGGER_LIFETIME = 3.0  # seconds a trigger_id stays usable
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from bot.localslack.limits import MAX_TEXT, block_problems
-from bot.localslack.workspace import SlackError, Workspace
+from localslack.limits import MAX_TEXT, block_problems
+from localslack.workspace import SlackError, Workspace
 
 
 @dataclass

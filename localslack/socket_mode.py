@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.localslack.events import ACK_TIMEOUT, Ack
+from localslack.events import ACK_TIMEOUT, Ack
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.localslack.workspace import SlackError
+from localslack.workspace import SlackError
 
 # Slack's documented limits.
 MAX_TEXT = 40_000
