@@ -255,22 +255,25 @@ class Ledger:
         """Hand an unfinished claim back: the next worker to ask for work takes it."""
         return await self._update_mine(claim, owner=None, lease_until=0.0)
 
-    async def renew(self, held: list[Claim]) -> int:
-        """Extend the lease of the claims this process still works on; returns how many it still holds."""
-        if not held:
-            return 0
-        now = time.time()
+    def renewal(self, held: list[Claim]):
+        """The statement that extends the lease of ``held`` (only those this process still holds)."""
         keys = [(c.team, c.channel, c.ts) for c in held]
-        statement = (
+        return (
             update(claims)
             .where(
                 tuple_(claims.c.team, claims.c.channel, claims.c.ts).in_(keys),
                 claims.c.owner == self.owner,
                 claims.c.status == "open",
             )
-            .values(lease_until=now + self.lease)
+            .values(lease_until=time.time() + self.lease)
+            .returning(claims.c.ts)
         )
-        return await self._changed(statement.returning(claims.c.ts))
+
+    async def renew(self, held: list[Claim]) -> int:
+        """Extend the lease of the claims this process still works on; returns how many it still holds."""
+        if not held:
+            return 0
+        return await self._changed(self.renewal(held))
 
     async def take(self, limit: int, *, max_age: float, settle: float = 0.0) -> list[Claim]:
         """Up to ``limit`` claims nobody holds, younger than ``max_age`` s, now held by this process.

@@ -19,10 +19,12 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from bot.settings import Settings
+from bot.worker_metrics import DIR_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Supervisor:
         self.settings = settings
         self.count = settings.workers if workers is None else workers
         self.env = dict(os.environ)
+        self._metrics_dir: tempfile.TemporaryDirectory | None = None
         self.workers: list[asyncio.subprocess.Process | None] = [None] * self.count
         self.milvus: asyncio.subprocess.Process | None = None
         self._watchers: list[asyncio.Task] = []
@@ -76,6 +79,9 @@ class Supervisor:
     async def start(self) -> Settings:
         """Start the children; the settings the front runs with (MILVUS_URI on the shared server)."""
         settings = self.settings
+        if self.count:  # the workers' counters, summed into this front's /metrics
+            self._metrics_dir = tempfile.TemporaryDirectory(prefix="threadwise-metrics-")
+            self.env[DIR_VARIABLE] = os.environ[DIR_VARIABLE] = self._metrics_dir.name
         if self.count and settings.knowledge().is_lite:
             uri = await self._start_milvus(Path(settings.milvus_uri).resolve())
             settings = settings.model_copy(update={"milvus_uri": uri})
@@ -158,6 +164,9 @@ class Supervisor:
         await _terminate(running)
         if self.milvus is not None and self.milvus.returncode is None:
             await _terminate([self.milvus])
+        if self._metrics_dir is not None:
+            os.environ.pop(DIR_VARIABLE, None)
+            self._metrics_dir.cleanup()
 
 
 async def _terminate(processes: list[asyncio.subprocess.Process]) -> None:

@@ -23,7 +23,7 @@ import logging
 import time
 
 from bot.answer import Answer
-from bot.ledger import Claim, Ledger
+from bot.ledger import Claim, Ledger, ReplyMode
 from bot.slack.render import (
     MARKDOWN_TEXT_LIMIT,
     SlackMessage,
@@ -43,6 +43,10 @@ APPEND_INTERVAL = 0.25  # seconds between appends to a stream
 UPDATE_INTERVAL = 1.0  # seconds between chat.update calls (Slack allows about one a second)
 # Slack's answers to an append on a stream that is no longer streaming.
 STREAM_GONE = {"message_not_in_streaming_state", "streaming_state_conflict", "message_not_found"}
+
+
+class ClaimLost(Exception):
+    """Another worker took the claim (this one's lease ran out): it answers; this one withdraws."""
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -97,10 +101,22 @@ class Reply:
                 log.info("streaming refused in %s (%s): posting and updating instead", self.channel, exc.code)
             else:
                 self.streaming = True
-                await self.ledger.record_reply(self.claim, self.ts, "stream")
+                await self._record_or_withdraw("stream")
                 return
         self.ts = await self.web.post(self.channel, PLACEHOLDER, thread_ts=self.claim.thread_ts)
-        await self.ledger.record_reply(self.claim, self.ts, "message")
+        await self._record_or_withdraw("message")
+
+    async def _record_or_withdraw(self, mode: ReplyMode) -> None:
+        """Record the new message; if the claim is no longer ours, take the message down and stop."""
+        if await self.ledger.record_reply(self.claim, self.ts or "", mode):
+            return
+        try:
+            if self.streaming:
+                await self.web.stop_stream(self.channel, self.ts or "")
+            await self.web.delete(self.channel, self.ts or "")
+        except SlackCallError:
+            pass  # logged by SlackWeb
+        raise ClaimLost(self.claim.id)
 
     async def show(self, markdown: str) -> None:
         """The answer so far (citation-checked Markdown); called each time it grows."""
@@ -255,4 +271,4 @@ class Reply:
             return False
 
 
-__all__ = ["PLACEHOLDER", "RESUMING", "Reply"]
+__all__ = ["PLACEHOLDER", "RESUMING", "ClaimLost", "Reply"]

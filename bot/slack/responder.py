@@ -28,7 +28,7 @@ from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
-from bot.slack.reply import Reply
+from bot.slack.reply import ClaimLost, Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
 from knowledge.types import AccessScope
@@ -151,6 +151,9 @@ class Responder:
             )
         except asyncio.CancelledError:
             raise  # shutting down: the claim stays open and is resumed
+        except ClaimLost:
+            log.warning("%s: another worker took this claim over; it answers", claim.id)
+            return  # its sign stays up for the worker that answers
         except Exception as exc:
             shown, reason = explain(exc, self.timeout)
             log.error("%s: answer failed: %s", claim.id, reason)
@@ -168,7 +171,8 @@ class Responder:
             except Exception:
                 log.exception("%s: could not close the failed claim", claim.id)
         finally:
-            await self.sign.clear(claim)
+            if claim.status != "open":  # else whoever holds the claim now clears it
+                await self.sign.clear(claim)
 
     async def _bookkeep(
         self,

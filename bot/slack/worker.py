@@ -9,6 +9,11 @@ those; a worker that dies stops renewing, and its claims are taken again by whic
 first (the answer resumes in the messages already posted). Claims too old to resume are closed with
 an apology in their thread.
 
+Leases are renewed from a heartbeat thread with its own database connection, not from the event
+loop: the team's work can hold the loop for a second at a time on a busy machine, and a lease lost
+to that means an answer started again elsewhere. The heartbeat stops renewing when the loop has not
+turned for ``STALL_LIMIT``, so a worker that hangs still gives its claims up.
+
 ``threadwise worker`` runs one in its own process (``serve`` and ``socket`` start THREADWISE_WORKERS of
 them, ``bot.workers``). ``WorkerThread`` runs one on its own thread and event loop inside another
 process: the tests and the playground, where one person asks at a time.
@@ -21,6 +26,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 
 import aiohttp
 
@@ -32,7 +38,7 @@ from bot.settings import Settings
 from bot.slack.responder import Responder
 from bot.slack.web import SlackWeb, make_client
 from knowledge.base import KnowledgeBase
-from knowledge.database import make_async_engine
+from knowledge.database import make_async_engine, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,7 @@ POLL_INTERVAL = 0.1  # seconds between asking the ledger for work when idle
 # Slack delivers the events of messages sent close together in no fixed order: a claim is left this
 # long after it was recorded, so that the messages of one conversation are answered by ts.
 ORDER_WINDOW = 0.1
+STALL_LIMIT = 10.0  # seconds without a turn of the loop before the heartbeat lets the leases lapse
 
 
 class AnswerWorker:
@@ -61,6 +68,9 @@ class AnswerWorker:
         self._loops: list[asyncio.Task] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._tick = time.monotonic()  # the last turn of the take loop
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     @property
     def answerer(self) -> Answerer:
@@ -90,10 +100,11 @@ class AnswerWorker:
         )
         lease = self.ledger.lease
         self._loops = [
-            self._spawn(self._every(lease / 3, self._renew)),
             self._spawn(self._every(max(0.2, lease / 2), self._expire)),
             self._spawn(self._take_loop()),
         ]
+        self._heartbeat = threading.Thread(target=self._renew_leases, name="threadwise-leases", daemon=True)
+        self._heartbeat.start()
         log.info("answer worker %s ready (%d answers at once)", self.owner, self.concurrency)
         return self
 
@@ -101,6 +112,7 @@ class AnswerWorker:
 
     async def _take_loop(self) -> None:
         while not self._closing:
+            self._tick = time.monotonic()
             try:
                 free = self.concurrency - len(self._running)
                 for claim in await self.ledger.take(
@@ -152,8 +164,22 @@ class AnswerWorker:
                     seconds,
                 )
 
-    async def _renew(self) -> None:
-        await self.ledger.renew(list(self._running.values()))
+    def _renew_leases(self) -> None:
+        """The heartbeat thread: renew the leases of the claims being answered, every lease / 3."""
+        engine = make_engine(self.settings.database_url)
+        limit = max(STALL_LIMIT, 3 * self.ledger.lease)
+        try:
+            while not self._heartbeat_stop.wait(self.ledger.lease / 3):
+                held = list(self._running.copy().values())
+                if not held or time.monotonic() - self._tick > limit:
+                    continue  # nothing to renew, or the loop is stuck: let the leases lapse
+                try:
+                    with engine.begin() as conn:
+                        conn.execute(self.ledger.renewal(held)).all()
+                except Exception as exc:
+                    log.error("renewing leases failed (%s: %s); trying again", type(exc).__name__, exc)
+        finally:
+            engine.dispose()
 
     async def _expire(self) -> None:
         for claim in await self.ledger.expire_stale(self.settings.max_resume_age):
@@ -167,6 +193,7 @@ class AnswerWorker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        self._tick = time.monotonic() + 3600  # running answers may finish: keep their leases meanwhile
         answering = [t for t in self._tasks if not t.done()]
         if answering:
             await asyncio.wait(answering, timeout=grace)
@@ -181,6 +208,9 @@ class AnswerWorker:
                 log.exception("%s: could not hand the claim back", claim.id)
         if unfinished:
             log.info("handed %d unfinished claims back to the ledger", len(unfinished))
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None:
+            await asyncio.to_thread(self._heartbeat.join, 10)
         if self._answerer is not None:
             await self._answerer.aclose()
         if self._engine is not None:
@@ -197,8 +227,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     Every worker schedules the sync; the manifest's database lock lets one of them run it at a time,
     and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
     """
+    from bot.metrics import REGISTRY
     from bot.slack.files import FileIndexer
     from bot.supervisor import tell_ready
+    from bot.worker_metrics import keep_writing
     from knowledge.scheduler import start_sync_scheduler
 
     worker = await AnswerWorker(settings).start()
@@ -210,6 +242,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         loop.call_soon_threadsafe(files.reconcile_soon)
 
     scheduler = start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files)
+    counters = asyncio.get_running_loop().create_task(keep_writing(REGISTRY))
     tell_ready()
     try:
         await stop.wait()
@@ -219,6 +252,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         jobs.cancel()
         await asyncio.gather(jobs, return_exceptions=True)
         await worker.stop()
+        counters.cancel()
+        await asyncio.gather(counters, return_exceptions=True)
 
 
 class WorkerThread:
