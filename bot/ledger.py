@@ -266,7 +266,7 @@ class Ledger:
                 claims.c.status == "open",
             )
             .values(lease_until=time.time() + self.lease)
-            .returning(claims.c.ts)
+            .returning(claims.c.team, claims.c.channel, claims.c.ts)
         )
 
     async def renew(self, held: list[Claim]) -> int:
@@ -297,12 +297,13 @@ class Ledger:
             if claim.conversation in busy:
                 continue
             busy.add(claim.conversation)
-            if await self._take_one(claim, now):
-                claim.owner, claim.attempts = self.owner, claim.attempts + 1
-                taken.append(claim)
+            if (held := await self._take_one(claim)) is not None:
+                taken.append(held)
         return taken
 
-    async def _take_one(self, claim: Claim, now: float) -> bool:
+    async def _take_one(self, claim: Claim) -> Claim | None:
+        """The claim as it is now (reply messages recorded by an earlier holder included) if taken."""
+        now = time.time()  # now, not when the sweep began: a lease must run from when it is granted
         other = claims.alias("other")
         ahead_or_held = (
             select(other.c.ts)
@@ -323,14 +324,15 @@ class Ledger:
                 attempts=claims.c.attempts + 1,
                 updated_at=now,
             )
-            .returning(claims.c.ts)
+            .returning(*claims.c)
         )
         async with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 # Two workers checking one conversation at once must not both see it free.
                 lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:conversation, 0))")
                 await conn.execute(lock, {"conversation": claim.conversation})
-            return len((await conn.execute(statement)).all()) == 1
+            row = (await conn.execute(statement)).first()
+        return _row_to_claim(row) if row is not None else None
 
     async def expire_stale(self, max_age: float) -> list[Claim]:
         """Open claims older than ``max_age`` s that nobody holds: marked expired, returned to be told."""

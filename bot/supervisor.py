@@ -49,11 +49,22 @@ def _free_port() -> int:
 
 
 async def _spawn(
-    *command: str, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    *command: str, env: dict[str, str], pass_fds: tuple[int, ...] = (), output: int | None = None
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *command, env=env, preexec_fn=_die_with_parent, pass_fds=pass_fds
+        *command,
+        env=env,
+        preexec_fn=_die_with_parent,
+        pass_fds=pass_fds,
+        stdout=output,
+        stderr=asyncio.subprocess.STDOUT if output is not None else None,
     )
+
+
+async def _relay(stream: asyncio.StreamReader, logger: logging.Logger) -> None:
+    """A child's own output, line by line, into this process's logs (so JSON logs stay JSON)."""
+    while line := await stream.readline():
+        logger.info("%s", line.decode(errors="replace").rstrip())
 
 
 def tell_ready() -> None:
@@ -74,6 +85,7 @@ class Supervisor:
         self.workers: list[asyncio.subprocess.Process | None] = [None] * self.count
         self.milvus: asyncio.subprocess.Process | None = None
         self._watchers: list[asyncio.Task] = []
+        self._relays: list[asyncio.Task] = []
         self._stopping = False
 
     async def start(self) -> Settings:
@@ -100,7 +112,14 @@ class Supervisor:
             sys.executable, "-m", "milvus_lite", "server",
             "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port),
             env={k: v for k, v in self.env.items() if k != "MILVUS_URI"},  # pymilvus reads it at import
+            output=asyncio.subprocess.PIPE,
         )  # fmt: skip
+        assert self.milvus.stdout is not None
+        self._relays.append(
+            asyncio.get_running_loop().create_task(
+                _relay(self.milvus.stdout, logging.getLogger("milvus_lite"))
+            )
+        )
         deadline = time.monotonic() + MILVUS_START_TIMEOUT
         while time.monotonic() < deadline:
             if self.milvus.returncode is not None:
@@ -164,6 +183,7 @@ class Supervisor:
         await _terminate(running)
         if self.milvus is not None and self.milvus.returncode is None:
             await _terminate([self.milvus])
+        await asyncio.gather(*self._relays, return_exceptions=True)
         if self._metrics_dir is not None:
             os.environ.pop(DIR_VARIABLE, None)
             self._metrics_dir.cleanup()

@@ -120,8 +120,8 @@ class Reply:
 
     async def show(self, markdown: str) -> None:
         """The answer so far (citation-checked Markdown); called each time it grows."""
-        if self.ts is None or self.stopped_by_user:
-            return
+        if self.ts is None or self.stopped_by_user or self.claim.owner != self.ledger.owner:
+            return  # nothing to show yet, the person stopped it, or another worker holds the claim now
         if self.streaming:
             if self.diverged or not markdown.startswith(self.streamed) or len(markdown) > STREAM_LIMIT:
                 self.diverged = True  # cannot un-append: the final message will be exact
@@ -164,7 +164,8 @@ class Reply:
                 await self.web.stop_stream(self.channel, self.ts or "")
             except SlackCallError:
                 pass
-        await self.ledger.record_reply(self.claim, self.ts or "", "message")
+        if not await self.ledger.record_reply(self.claim, self.ts or "", "message"):
+            self.claim.owner = None  # another worker resumed it (and ended this stream): hands off
         return False
 
     async def finish(self, answer: Answer, *, feedback_id: str) -> None:

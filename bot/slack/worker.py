@@ -175,7 +175,10 @@ class AnswerWorker:
                     continue  # nothing to renew, or the loop is stuck: let the leases lapse
                 try:
                     with engine.begin() as conn:
-                        conn.execute(self.ledger.renewal(held)).all()
+                        kept = {tuple(row) for row in conn.execute(self.ledger.renewal(held)).all()}
+                    for claim in held:
+                        if claim.key not in kept:
+                            claim.owner = None  # lost: its reply stops writing (bot.slack.reply)
                 except Exception as exc:
                     log.error("renewing leases failed (%s: %s); trying again", type(exc).__name__, exc)
         finally:
