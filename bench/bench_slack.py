@@ -252,7 +252,7 @@ async def run(args: argparse.Namespace) -> None:
     write_corpus(docs)
     config = KnowledgeConfig(
         docs=(docs,), milvus_uri=str(root / "tw" / "milvus.db"), collection="bench_slack",
-        database_url=f"sqlite:///{root / 'tw' / 'threadwise.db'}",
+        database_url=args.database_url or f"sqlite:///{root / 'tw' / 'threadwise.db'}",
     )  # fmt: skip
     (root / "tw").mkdir()
     kb = KnowledgeBase(config)
@@ -367,6 +367,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per load (default 3)")
     parser.add_argument("--batch", type=int, default=50, help="events sent at once (default 50)")
     parser.add_argument("--model-latency", type=float, default=2.0, help="seconds before the leader answers")
+    parser.add_argument(
+        "--database-url",
+        help="threadwise's DATABASE_URL (default: SQLite in a temporary folder; an empty PostgreSQL "
+        "database is what production runs on)",
+    )
     asyncio.run(run(parser.parse_args()))
     return 0
 
