@@ -270,7 +270,7 @@ async def run(args: argparse.Namespace) -> None:
             tw_env = bot_process_env(
                 tw_slack, model, docs=docs, milvus_uri=config.milvus_uri, database_url=config.database_url,
                 MILVUS_COLLECTION=config.collection, THREADWISE_SYNC_MINUTES="0",
-                THREADWISE_MAX_CONCURRENT_ANSWERS="32", THREADWISE_LOG_LEVEL="WARNING",
+                THREADWISE_MAX_CONCURRENT_ANSWERS="32", THREADWISE_LOG_LEVEL="WARNING", THREADWISE_AUTO_MIGRATE="1",
             )  # fmt: skip
             ref_env = {
                 **outside_environ(),
@@ -318,10 +318,22 @@ async def run(args: argparse.Namespace) -> None:
                         (thread,) = await app.burst("session", [f"r{r}: which VPN clients?"], mention=True)
                         await app.answered([thread], 120)
                         for i in range(3):
-                            (ts,) = await app.burst(
+                            await app.burst(
                                 "session", [f"r{r} follow-up {i}"], mention=True, thread_ts=thread
                             )
-                            await app.answered([ts], 120)
+                            await app.slack.wait_for(  # the replies go to the thread
+                                lambda app=app, thread=thread, i=i: (
+                                    len(
+                                        [
+                                            m
+                                            for m in app.slack.bot_messages("C_GENERAL", thread)
+                                            if m.text and not m.streaming
+                                        ]
+                                    )
+                                    >= i + 2
+                                ),
+                                120,
+                            )
                         (long,) = await app.burst("session", [f"r{r}: {LONG_MARK}, please"], mention=True)
                         await asyncio.sleep(args.model_latency + 1.0)  # the long answer is streaming now
                         during = await app.burst(
