@@ -34,9 +34,11 @@ from bot.answering import Answerer
 from bot.feedback import FeedbackStore
 from bot.ledger import Claim, Ledger, new_owner
 from bot.logs import bind
+from bot.metrics import REGISTRY
 from bot.settings import Settings
 from bot.slack.responder import Responder
 from bot.slack.web import SlackWeb, make_client
+from bot.worker_metrics import write_snapshot
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_async_engine, make_engine
 
@@ -141,6 +143,8 @@ class AnswerWorker:
         finally:
             self._running.pop(claim.key, None)
             self._wake.set()  # the conversation's next message may be waiting
+            with contextlib.suppress(OSError):
+                write_snapshot(REGISTRY)  # the front's /metrics counts it at once
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -230,7 +234,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     Every worker schedules the sync; the manifest's database lock lets one of them run it at a time,
     and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
     """
-    from bot.metrics import REGISTRY
     from bot.slack.files import FileIndexer
     from bot.supervisor import tell_ready
     from bot.worker_metrics import keep_writing
