@@ -4,14 +4,18 @@ Slack delivers at least once (retries, and ``app_mention`` plus ``message`` for 
 process can die mid-answer. So every message the bot answers is first *claimed* here, in the one
 database (``DATABASE_URL``):
 
-- a claim is keyed by the message's identity, (team, channel, ts), and made by one atomic
-  ``INSERT ... ON CONFLICT DO NOTHING``: of all the deliveries of one message, in one process or
+- a claim is keyed by the message's identity, (team, channel, ts), and recorded by one atomic
+  ``INSERT ... ON CONFLICT DO NOTHING``: of all the deliveries of one message, to one front or
   several, exactly one wins;
-- a claim carries a lease (owner, expiry) that the owner renews while it works. A claim whose lease
-  ran out is taken over (one conditional ``UPDATE``) by whichever process sweeps first, as long as it
-  is younger than a bound; older ones are marked expired so the thread can be told;
-- the reply message (the placeholder or stream) is recorded as soon as it exists, so a resumed answer
-  updates that message instead of posting a second one;
+- the ledger is the queue: the Slack front records a message unowned, and answer workers ``take``
+  claims, oldest first, one conversation at a time across every process (a claim is taken only while
+  no other claim of its conversation is held or waiting ahead of it; on PostgreSQL the check runs
+  under a transaction-scoped advisory lock on the conversation, SQLite has one writer anyway);
+- a taken claim carries a lease (owner, expiry) that its worker renews while it works on it. A claim
+  whose lease ran out is taken again by whichever worker asks first, as long as it is younger than a
+  bound; older ones are marked expired so the thread can be told;
+- every message of the reply (the placeholder or stream, then the later parts of a long answer) is
+  recorded as soon as it exists, so a resumed answer edits those messages instead of posting again;
 - "has the bot been called in this thread" is a question about claims, which is how follow-ups
   without a mention are recognised.
 
@@ -38,7 +42,12 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    func,
+    not_,
+    or_,
     select,
+    text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,6 +80,7 @@ claims = Table(
     Column("attempts", Integer, nullable=False),
     Column("reply_ts", String(32)),
     Column("reply_mode", String(16)),
+    Column("reply_parts", JSON),  # ts of the messages after the first of a long answer, in order
     Column("error", Text),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -99,6 +109,7 @@ class Claim:
     attempts: int = 1
     reply_ts: str | None = None
     reply_mode: ReplyMode | None = None
+    reply_parts: list[str] = field(default_factory=list)
     error: str | None = None
     created_at: float = 0.0
 
@@ -138,6 +149,7 @@ def _row_to_claim(row: Any) -> Claim:
         attempts=row.attempts,
         reply_ts=row.reply_ts,
         reply_mode=row.reply_mode,
+        reply_parts=list(row.reply_parts or []),
         error=row.error,
         created_at=row.created_at,
     )
@@ -148,7 +160,7 @@ def _is(claim: Claim):
 
 
 class Ledger:
-    """Claims on DATABASE_URL. One per process; ``owner`` names this process in every lease it holds."""
+    """Claims on DATABASE_URL. ``owner`` names this process in every lease it holds."""
 
     def __init__(self, engine: AsyncEngine, *, lease: float = 30.0, owner: str | None = None):
         self.engine = engine
@@ -156,7 +168,7 @@ class Ledger:
         self.owner = owner or new_owner()
 
     async def create(self) -> None:
-        """Create the table if it is missing (migrations take this over in issue 6)."""
+        """Create the table if it is missing (SQLite; PostgreSQL schemas come from migrations)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
@@ -168,8 +180,12 @@ class Ledger:
             return sqlite.insert(claims)
         raise ValueError(f"DATABASE_URL: the ledger needs SQLite or PostgreSQL, not {dialect}")
 
-    async def claim(self, claim: Claim) -> bool:
-        """Take ``claim`` for this process; False if any delivery of the message was claimed before."""
+    async def record(self, claim: Claim, *, hold: bool = False) -> bool:
+        """Queue ``claim`` for the workers; False if any delivery of the message was recorded before.
+
+        With ``hold`` this process keeps it (leased) until it calls ``release``: /ask posts the thread
+        the answer goes in first.
+        """
         now = time.time()
         values = {
             "team": claim.team,
@@ -183,9 +199,9 @@ class Ledger:
             "sent_at": claim.sent_at,
             "context": claim.context,
             "status": "open",
-            "owner": self.owner,
-            "lease_until": now + self.lease,
-            "attempts": 1,
+            "owner": self.owner if hold else None,
+            "lease_until": now + self.lease if hold else 0.0,
+            "attempts": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -198,7 +214,8 @@ class Ledger:
         if not await self._changed(statement):
             DUPLICATES_DROPPED.inc()
             return False
-        claim.status, claim.owner, claim.attempts, claim.created_at = "open", self.owner, 1, now
+        claim.status, claim.attempts, claim.created_at = "open", 0, now
+        claim.owner = self.owner if hold else None
         return True
 
     async def _changed(self, statement) -> int:
@@ -220,6 +237,11 @@ class Ledger:
         claim.reply_ts, claim.reply_mode = reply_ts, mode
         return await self._update_mine(claim, reply_ts=reply_ts, reply_mode=mode)
 
+    async def record_parts(self, claim: Claim, parts: list[str]) -> bool:
+        """Remember the later messages of a long answer, so that a resumed answer edits them."""
+        claim.reply_parts = list(parts)
+        return await self._update_mine(claim, reply_parts=list(parts))
+
     async def record_thread(self, claim: Claim, thread_ts: str, conversation: str) -> bool:
         """For /ask: the thread (and so the conversation) exists only once its first message is posted."""
         claim.thread_ts, claim.conversation = thread_ts, conversation
@@ -230,46 +252,90 @@ class Ledger:
         return await self._update_mine(claim, status=status, error=error, owner=None, lease_until=0.0)
 
     async def release(self, claim: Claim) -> bool:
-        """Hand an unfinished claim back (on shutdown): the next sweep, here or elsewhere, resumes it."""
+        """Hand an unfinished claim back: the next worker to ask for work takes it."""
         return await self._update_mine(claim, owner=None, lease_until=0.0)
 
-    async def renew(self) -> int:
-        """Extend the lease of every open claim this process holds; returns how many."""
-        now = time.time()
-        statement = (
+    def renewal(self, held: list[Claim]):
+        """The statement that extends the lease of ``held`` (only those this process still holds)."""
+        keys = [(c.team, c.channel, c.ts) for c in held]
+        return (
             update(claims)
-            .where(claims.c.owner == self.owner, claims.c.status == "open")
-            .values(lease_until=now + self.lease)
-        )
-        return await self._changed(statement.returning(claims.c.ts))
-
-    async def take_over(self, max_age: float) -> list[Claim]:
-        """Open claims whose lease ran out and that are younger than ``max_age`` s, now held by this process.
-
-        Each is taken by a conditional UPDATE, so two processes sweeping at once never both get one.
-        Oldest message first.
-        """
-        now = time.time()
-        found = await self._lapsed(claims.c.created_at >= now - max_age)
-        taken = []
-        for claim in found:
-            statement = (
-                update(claims)
-                .where(_is(claim), claims.c.status == "open", claims.c.lease_until < now)
-                .values(
-                    owner=self.owner,
-                    lease_until=now + self.lease,
-                    attempts=claims.c.attempts + 1,
-                    updated_at=now,
-                )
+            .where(
+                tuple_(claims.c.team, claims.c.channel, claims.c.ts).in_(keys),
+                claims.c.owner == self.owner,
+                claims.c.status == "open",
             )
-            if await self._changed(statement.returning(claims.c.ts)):
-                claim.owner, claim.attempts = self.owner, claim.attempts + 1
-                taken.append(claim)
+            .values(lease_until=time.time() + self.lease)
+            .returning(claims.c.team, claims.c.channel, claims.c.ts)
+        )
+
+    async def renew(self, held: list[Claim]) -> int:
+        """Extend the lease of the claims this process still works on; returns how many it still holds."""
+        if not held:
+            return 0
+        return await self._changed(self.renewal(held))
+
+    async def take(self, limit: int, *, max_age: float, settle: float = 0.0) -> list[Claim]:
+        """Up to ``limit`` claims nobody holds, younger than ``max_age`` s, now held by this process.
+
+        Oldest message first, and one per conversation across every process: a claim is taken only
+        when no other open claim of its conversation is held or was sent before it. ``settle``: a
+        claim is left alone for that long after it was recorded, because Slack delivers the events
+        of messages sent close together in no fixed order.
+        """
+        if limit <= 0:
+            return []
+        now = time.time()
+        found = await self._lapsed(
+            and_(claims.c.created_at >= now - max_age, claims.c.created_at <= now - settle)
+        )
+        taken: list[Claim] = []
+        busy: set[str] = set()
+        for claim in found:
+            if len(taken) >= limit:
+                break
+            if claim.conversation in busy:
+                continue
+            busy.add(claim.conversation)
+            if (held := await self._take_one(claim)) is not None:
+                taken.append(held)
         return taken
 
+    async def _take_one(self, claim: Claim) -> Claim | None:
+        """The claim as it is now (reply messages recorded by an earlier holder included) if taken."""
+        now = time.time()  # now, not when the sweep began: a lease must run from when it is granted
+        other = claims.alias("other")
+        ahead_or_held = (
+            select(other.c.ts)
+            .where(
+                other.c.conversation == claims.c.conversation,
+                other.c.status == "open",
+                not_(and_(other.c.channel == claims.c.channel, other.c.ts == claims.c.ts)),
+                or_(other.c.sent_at < claims.c.sent_at, other.c.lease_until >= now),
+            )
+            .exists()
+        )
+        statement = (
+            update(claims)
+            .where(_is(claim), claims.c.status == "open", claims.c.lease_until < now, ~ahead_or_held)
+            .values(
+                owner=self.owner,
+                lease_until=now + self.lease,
+                attempts=claims.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*claims.c)
+        )
+        async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Two workers checking one conversation at once must not both see it free.
+                lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:conversation, 0))")
+                await conn.execute(lock, {"conversation": claim.conversation})
+            row = (await conn.execute(statement)).first()
+        return _row_to_claim(row) if row is not None else None
+
     async def expire_stale(self, max_age: float) -> list[Claim]:
-        """Open claims older than ``max_age`` s whose owner is gone: marked expired, returned to be told."""
+        """Open claims older than ``max_age`` s that nobody holds: marked expired, returned to be told."""
         now = time.time()
         found = await self._lapsed(claims.c.created_at < now - max_age)
         expired = []
@@ -300,6 +366,12 @@ class Ledger:
         async with self.engine.connect() as conn:
             row = (await conn.execute(statement)).first()
         return row is not None and row.owner == self.owner
+
+    async def open_count(self) -> int:
+        """How many claims are still open (queued or being answered), in every process."""
+        statement = select(func.count()).select_from(claims).where(claims.c.status == "open")
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(statement)).scalar_one())
 
     async def answered(self, conversation: str) -> bool:
         """Whether the bot was ever called in this conversation (so a follow-up needs no mention)."""

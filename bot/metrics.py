@@ -144,8 +144,11 @@ def _dedupe(metric: Metric) -> Metric:
 
 
 def exposition(knowledge: KnowledgeBase | None = None) -> bytes:
-    """The metrics page: this process's counters, then the manifest's figures (blocking: call in a thread)."""
-    page = generate_latest(REGISTRY)
+    """The metrics page: this process's counters with its answer workers', then the manifest's figures
+    (blocking: call in a thread)."""
+    from bot.worker_metrics import merged
+
+    page = merged(REGISTRY)
     if knowledge is not None:
         shared = CollectorRegistry()
         shared.register(KnowledgeCollector(knowledge))

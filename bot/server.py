@@ -9,8 +9,11 @@ HTTP mode serves, on one aiohttp server:
 
 With ``THREADWISE_AGENTOS=1`` it also serves AgentOS on its own port (``bot.agentos``).
 
-Both modes run the periodic sync (THREADWISE_SYNC_MINUTES) in the same process and stop cleanly on
-SIGINT/SIGTERM, handing unfinished claims back to the ledger.
+Both modes are the Slack front: they verify, record, acknowledge and show the first sign. The answers,
+the periodic sync (THREADWISE_SYNC_MINUTES) and the Slack-file reconcile run in THREADWISE_WORKERS
+answer worker processes started beside the front (``bot.supervisor``; ``threadwise worker`` when
+deployed on their own). Both stop cleanly on SIGINT/SIGTERM; the workers hand unfinished claims back
+to the ledger.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,10 +31,9 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from bot.agentos import check_agentos_settings, start_agentos
 from bot.health import add_operations_routes
 from bot.logs import register_settings_secrets
-from bot.retention import schedule_pruning
 from bot.settings import Settings
 from bot.slack.app import SlackBot, require_slack
-from knowledge.scheduler import start_sync_scheduler
+from bot.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +56,22 @@ def build_web_app(bot: SlackBot) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[SlackBot]:
-    """A started bot with the periodic sync beside it; stopped on the way out."""
-    bot = await SlackBot(settings).start()
-    scheduler = schedule_pruning(start_sync_scheduler(bot.knowledge, settings.sync_minutes), settings)
+async def running_bot(settings: Settings, *, workers: int | None = None) -> AsyncIterator[SlackBot]:
+    """A started front with its answer workers (THREADWISE_WORKERS, or ``workers``); stopped on the way out."""
+    supervisor = Supervisor(settings, workers)
     try:
-        yield bot
+        settings = await supervisor.start()
+        bot = await SlackBot(settings).start()
+        try:
+            yield bot
+        finally:
+            await bot.stop()
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        await bot.stop()
+        await supervisor.stop()
 
 
-def _favour_acknowledgements() -> None:
-    """Let the thread serving Slack take the GIL from the answer worker within 0.5 ms, not 5 ms.
-
-    Acks and answers run on separate threads (``bot.slack.worker``); with CPython's default switch
-    interval a burst of deliveries waits behind the team's CPU work in 5 ms slices (p99 ~150 ms for
-    50 at once in bench/bench_slack.py, ~45 ms with this). Answers lose nothing measurable.
-    """
-    sys.setswitchinterval(0.0005)
-
-
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
+    """Set on SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,9 +85,8 @@ async def serve(settings: Settings, host: str | None = None, port: int | None = 
     require_slack(settings, "http")
     check_agentos_settings(settings)
     register_settings_secrets(settings)  # their values are masked in every log line
-    _favour_acknowledgements()
     host, port = host or settings.host, port or settings.port
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     async with running_bot(settings) as bot:
         agentos = await start_agentos(settings, bot.knowledge, host=host)  # None unless THREADWISE_AGENTOS
         runner = web.AppRunner(build_web_app(bot), handle_signals=False, access_log=None)
@@ -127,8 +120,7 @@ async def socket_mode(settings: Settings) -> None:
     require_slack(settings, "socket")
     assert settings.slack_app_token is not None
     register_settings_secrets(settings)  # their values are masked in every log line
-    _favour_acknowledgements()
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     async with running_bot(settings) as bot:
         handler = await connect_socket_mode(bot, settings.slack_app_token.get_secret_value())
         try:
@@ -138,4 +130,12 @@ async def socket_mode(settings: Settings) -> None:
             await handler.close_async()
 
 
-__all__ = ["EVENTS_PATH", "build_web_app", "connect_socket_mode", "running_bot", "serve", "socket_mode"]
+__all__ = [
+    "EVENTS_PATH",
+    "build_web_app",
+    "connect_socket_mode",
+    "running_bot",
+    "serve",
+    "socket_mode",
+    "stop_on_signals",
+]

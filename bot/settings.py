@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     host: str = _env("THREADWISE_HOST", default="0.0.0.0")
     port: int = _env("THREADWISE_PORT", default=3000, ge=1, le=65535)
     max_concurrent_answers: int = _env("THREADWISE_MAX_CONCURRENT_ANSWERS", default=8, ge=1, le=256)
+    # Answer worker processes `serve` / `socket` start beside the front; 0 when deployed on their own.
+    workers: int = _env("THREADWISE_WORKERS", default=2, ge=0, le=64)
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)

@@ -79,7 +79,7 @@ class Serve:
         out.close()
         health = f"http://127.0.0.1:{port}/healthz"
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
+            for _ in range(1200):  # serve listens once its answer workers are ready
                 if self.process.returncode is not None:
                     raise AssertionError(
                         f"serve exited with {self.process.returncode}:\n{self.log.read_text()}"

@@ -91,6 +91,18 @@ def test_compose_and_dockerfile_commands_exist_in_the_cli():
     build_parser().parse_args(compose()["services"]["threadwise"]["command"])
 
 
+def test_compose_runs_the_front_and_the_answer_workers_apart():
+    services = compose()["services"]
+    front, worker = services["threadwise"], services["worker"]
+    assert str(front["environment"]["THREADWISE_WORKERS"]) == "0"  # the answers run in `worker`
+    assert worker["command"] == ["worker"] and "ports" not in worker
+    build_parser().parse_args(worker["command"])
+    assert set(worker["environment"]) - setting_names() - OTHER_VARIABLES == set()
+    for shared in ("DATABASE_URL", "MILVUS_URI", "SLACK_BOT_TOKEN", "THREADWISE_DOCS"):
+        assert worker["environment"][shared] == front["environment"][shared]
+    assert int(str(worker["stop_grace_period"]).rstrip("s")) > 15
+
+
 def test_the_dockerfile_runs_as_non_root_with_a_health_check_and_no_secrets():
     instructions = dockerfile_instructions()
     users = [arg for kind, arg in instructions if kind == "USER"]

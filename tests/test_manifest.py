@@ -27,6 +27,7 @@ SCOPES = {
     "auth.test": set(),
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
+    "chat.delete": {"chat:write"},  # a later part of an answer that is now shorter; a withdrawn reply
     "chat.startStream": {"chat:write"},
     "chat.appendStream": {"chat:write"},
     "chat.stopStream": {"chat:write"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -189,15 +190,20 @@ async def test_two_replicas_on_postgres_answer_once_take_over_report_and_stop(
                 )  # this manifest indexed none
                 assert "# TYPE threadwise_sync_runs_total counter" in pages[0]
 
-                # A replica killed mid-answer: the other takes the claim over once the lease lapses.
+                # The answer worker (of either replica: the ledger is their queue) killed mid-answer:
+                # another takes the claim over once the lease lapses.
                 model.on(Hang(), model=LEADER, times=1)
                 turns = len(leader_turns(model))
                 slack.request_url = f"{url_a}/slack/events"
                 lost = await slack.user_says("C_GENERAL", "how do I reset my VPN password? (lost)")
                 await slack.wait_for(lambda: len(leader_turns(model)) > turns, 15)
-                assert a.process is not None
-                a.process.send_signal(signal.SIGKILL)
-                await a.process.wait()
+                engine = make_async_engine(postgres_url)
+                try:
+                    holder = await Ledger(engine).get(slack.workspace.team_id, "C_GENERAL", lost.ts)
+                finally:
+                    await engine.dispose()
+                assert holder is not None and holder.owner is not None
+                os.kill(int(holder.owner.split(":")[1]), signal.SIGKILL)  # owner: host:pid:nonce
                 await slack.wait_for(
                     lambda: [m for m in slack.bot_messages("C_GENERAL", lost.ts) if m.blocks], 30
                 )

@@ -27,6 +27,7 @@ from bot.server import build_web_app, connect_socket_mode
 from bot.settings import Settings
 from bot.slack.app import SlackBot
 from bot.slack.reply import PLACEHOLDER
+from bot.slack.worker import WorkerThread
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.types import Chunk
@@ -183,9 +184,13 @@ def make_settings(slack: SlackEmulator, model: ModelServer, database_url: str, *
 
 
 @contextlib.asynccontextmanager
-async def serving(slack: SlackEmulator, settings: Settings, kb: KnowledgeBase) -> AsyncIterator[SlackBot]:
-    """The bot started and served over HTTP on loopback; the emulator delivers to it."""
+async def serving(
+    slack: SlackEmulator, settings: Settings, kb: KnowledgeBase, *, workers: int = 1
+) -> AsyncIterator[SlackBot]:
+    """The front started and served over HTTP on loopback, the emulator delivering to it, with
+    ``workers`` answer workers (each on its own thread and loop here; processes in production)."""
     bot = await SlackBot(settings, knowledge=kb).start()
+    running = [await WorkerThread(settings, kb, audiences=bot.audiences).start() for _ in range(workers)]
     runner = web.AppRunner(build_web_app(bot), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -196,6 +201,8 @@ async def serving(slack: SlackEmulator, settings: Settings, kb: KnowledgeBase) -
     finally:
         await runner.cleanup()
         await bot.stop()
+        for worker in running:
+            await worker.stop()
 
 
 @pytest.fixture
@@ -421,16 +428,16 @@ async def test_a_feedback_click_is_stored_with_the_answer_and_acknowledged(
 # --- limits, streaming and its fallbacks --------------------------------------------------------
 
 
-def _long_answer(request: ModelRequest) -> str:
+def long_answer(request: ModelRequest) -> str:
     n = re.search(r'<passage n="(\d+)"', request.transcript).group(1)  # type: ignore[union-attr]
     paragraph = "Reset credentials in the Gatekeeper portal; the link expires after twenty minutes. " * 12
     return "\n\n".join(f"Step {i}: {paragraph.strip()} [{n}]" for i in range(1, 61))
 
 
-async def test_a_long_answer_is_split_over_messages_within_slacks_limits(
+async def test_along_answer_is_split_over_messages_within_slacks_limits(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=_long_answer, echo_chunk=4000)
+    script_team(model, writer=long_answer, echo_chunk=4000)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
         await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
@@ -682,7 +689,9 @@ async def test_socket_mode_answers_and_reconnects_after_a_drop(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
     script_team(model)
-    bot = await SlackBot(make_settings(slack, model, sqlite_url), knowledge=kb).start()
+    settings = make_settings(slack, model, sqlite_url)
+    bot = await SlackBot(settings, knowledge=kb).start()
+    worker = await WorkerThread(settings, kb).start()
     handler = await connect_socket_mode(bot, slack.app_token, ping_interval=0.2)
     try:
         await slack.socket.wait_connected()
@@ -700,6 +709,7 @@ async def test_socket_mode_answers_and_reconnects_after_a_drop(
     finally:
         await handler.close_async()
         await bot.stop()
+        await worker.stop()
 
 
 async def test_every_subscribed_event_is_handled(

@@ -42,28 +42,40 @@ def a_claim(ts: str = "1712345678.000100", conversation: str | None = None) -> C
     )
 
 
-async def test_one_message_is_claimed_once_however_many_deliveries_race(engine: AsyncEngine):
-    replicas = [Ledger(engine, owner=f"replica-{i}") for i in range(5)]
-    won = await asyncio.gather(*(replicas[i % 5].claim(a_claim()) for i in range(30)))
+async def test_one_message_is_recorded_once_however_many_deliveries_race(engine: AsyncEngine):
+    fronts = [Ledger(engine, owner=f"front-{i}") for i in range(5)]
+    won = await asyncio.gather(*(fronts[i % 5].record(a_claim()) for i in range(30)))
     assert won.count(True) == 1
-    (stored,) = await replicas[0].all()
-    assert (stored.status, stored.attempts, stored.question) == ("open", 1, "how do I reset my VPN password?")
+    (stored,) = await fronts[0].all()
+    assert (stored.status, stored.attempts, stored.owner) == ("open", 0, None)  # queued, nobody's yet
+    assert stored.question == "how do I reset my VPN password?"
     assert stored.context == {"channel_type": "channel"}
-    assert stored.owner == replicas[won.index(True) % 5].owner
 
 
-async def test_a_lapsed_claim_is_taken_over_once_and_keeps_its_reply(engine: AsyncEngine):
+async def test_a_queued_claim_is_taken_by_exactly_one_worker(engine: AsyncEngine):
+    assert await Ledger(engine, owner="front").record(a_claim())
+    workers = [Ledger(engine, owner=f"worker-{i}") for i in range(5)]
+    taken = await asyncio.gather(*(w.take(8, max_age=600) for w in workers))
+    (claim,) = [c for found in taken for c in found]
+    assert (claim.attempts, claim.resumed) == (1, False)
+    holder = next(w for w, found in zip(workers, taken, strict=True) if found)
+    assert claim.owner == holder.owner and await holder.holds(claim)
+
+
+async def test_a_lapsed_claim_is_taken_again_once_and_keeps_its_reply(engine: AsyncEngine):
+    await Ledger(engine, owner="front").record(a_claim())
     dead = Ledger(engine, lease=0.5, owner="dead")
-    claim = a_claim()
-    assert await dead.claim(claim)
+    (claim,) = await dead.take(1, max_age=600)
     assert await dead.record_reply(claim, "1712345679.000200", "stream")
+    assert await dead.record_parts(claim, ["1712345679.000300", "1712345679.000400"])
 
     survivors = [Ledger(engine, lease=30, owner=f"alive-{i}") for i in range(3)]
-    assert await survivors[0].take_over(max_age=600) == []  # the lease still runs
+    assert await survivors[0].take(8, max_age=600) == []  # the lease still runs
     await asyncio.sleep(0.6)
-    taken = await asyncio.gather(*(s.take_over(max_age=600) for s in survivors))
+    taken = await asyncio.gather(*(s.take(8, max_age=600) for s in survivors))
     (resumed,) = [c for found in taken for c in found]
     assert (resumed.reply_ts, resumed.reply_mode, resumed.attempts) == ("1712345679.000200", "stream", 2)
+    assert resumed.reply_parts == ["1712345679.000300", "1712345679.000400"] and resumed.resumed
     holder = next(s for s, found in zip(survivors, taken, strict=True) if found)
     assert await holder.holds(resumed) and not await dead.holds(claim)
     # The dead owner's late writes change nothing; the new holder finishes it.
@@ -73,22 +85,26 @@ async def test_a_lapsed_claim_is_taken_over_once_and_keeps_its_reply(engine: Asy
     assert (stored.status, stored.owner) == ("done", None)
 
 
-async def test_renewal_keeps_a_claim_from_being_taken(engine: AsyncEngine):
+async def test_renewal_keeps_the_claims_a_worker_still_works_on_and_only_those(engine: AsyncEngine):
+    front = Ledger(engine, owner="front")
+    for ts in ("1712345678.000100", "1712345678.000200"):
+        await front.record(a_claim(ts))
     worker = Ledger(engine, lease=0.5, owner="worker")
-    assert await worker.claim(a_claim())
+    working, dropped = await worker.take(8, max_age=600)
     other = Ledger(engine, owner="other")
     for _ in range(3):
         await asyncio.sleep(0.3)
-        assert await worker.renew() == 1
-        assert await other.take_over(max_age=600) == []
+        assert await worker.renew([working]) == 1
+        taken = await other.take(8, max_age=600)
+        assert [c.key for c in taken] in ([], [dropped.key])
+    assert not await worker.holds(dropped) and await worker.holds(working)
 
 
 async def test_claims_too_old_to_resume_are_expired_not_resumed(engine: AsyncEngine):
-    old = Ledger(engine, lease=0.1, owner="old")
-    assert await old.claim(a_claim())
+    assert await Ledger(engine, owner="front").record(a_claim())
     await asyncio.sleep(0.3)
     sweeper = Ledger(engine, owner="sweeper")
-    assert await sweeper.take_over(max_age=0.2) == []
+    assert await sweeper.take(8, max_age=0.2) == []
     (expired,) = await sweeper.expire_stale(max_age=0.2)
     assert expired.status == "expired"
     assert await sweeper.expire_stale(max_age=0.2) == []
@@ -96,30 +112,51 @@ async def test_claims_too_old_to_resume_are_expired_not_resumed(engine: AsyncEng
     assert stored.status == "expired"
 
 
-async def test_a_released_claim_is_resumed_at_once(engine: AsyncEngine):
-    stopping = Ledger(engine, lease=60, owner="stopping")
+async def test_a_held_claim_is_released_and_then_taken_at_once(engine: AsyncEngine):
+    front = Ledger(engine, lease=60, owner="front")
     claim = a_claim()
-    assert await stopping.claim(claim)
-    assert await stopping.release(claim)
-    (resumed,) = await Ledger(engine, owner="next").take_over(max_age=600)
-    assert resumed.key == claim.key
+    assert await front.record(claim, hold=True)
+    assert await Ledger(engine, owner="worker").take(8, max_age=600) == []  # /ask: thread not posted yet
+    assert await front.release(claim)
+    (taken,) = await Ledger(engine, owner="worker").take(8, max_age=600)
+    assert taken.key == claim.key
 
 
 async def test_a_thread_the_bot_was_called_in_is_known(engine: AsyncEngine):
     ledger = Ledger(engine)
     assert not await ledger.answered("slack:T1:C1:1712345678.000100")
-    assert await ledger.claim(a_claim())
+    assert await ledger.record(a_claim())
     assert await ledger.answered("slack:T1:C1:1712345678.000100")
     assert not await ledger.answered("slack:T1:C1:1712345999.000100")
 
 
-async def test_lapsed_claims_come_back_oldest_message_first(engine: AsyncEngine):
-    dead = Ledger(engine, lease=0.1, owner="dead")
+async def test_one_conversation_is_answered_one_message_at_a_time_oldest_first_across_workers(
+    engine: AsyncEngine,
+):
+    front = Ledger(engine, owner="front")
     for ts in ("1712345678.000300", "1712345678.000100", "1712345678.000200"):
-        assert await dead.claim(a_claim(ts, conversation="slack:T1:C1:thread"))
-    await asyncio.sleep(0.2)
-    taken = await Ledger(engine, owner="next").take_over(max_age=600)
-    assert [c.ts for c in taken] == ["1712345678.000100", "1712345678.000200", "1712345678.000300"]
+        assert await front.record(a_claim(ts, conversation="slack:T1:C1:thread"))
+    assert await front.record(a_claim("1712345678.000900"))  # another conversation
+    workers = [Ledger(engine, owner=f"worker-{i}") for i in range(4)]
+    order = []
+    for _ in range(3):
+        taken = [
+            c for found in await asyncio.gather(*(w.take(8, max_age=600) for w in workers)) for c in found
+        ]
+        in_thread = [c for c in taken if c.conversation == "slack:T1:C1:thread"]
+        assert len(in_thread) == 1, [c.ts for c in taken]  # never two of one conversation at once
+        order.append(in_thread[0].ts)
+        holder = next(w for w in workers if w.owner == in_thread[0].owner)
+        assert await holder.finish(in_thread[0])
+    assert order == ["1712345678.000100", "1712345678.000200", "1712345678.000300"]
+
+
+async def test_a_claim_is_left_to_settle_before_it_is_taken(engine: AsyncEngine):
+    assert await Ledger(engine, owner="front").record(a_claim())
+    worker = Ledger(engine, owner="worker")
+    assert await worker.take(8, max_age=600, settle=0.3) == []
+    await asyncio.sleep(0.35)
+    assert len(await worker.take(8, max_age=600, settle=0.3)) == 1
 
 
 async def test_a_click_is_stored_with_the_question_answer_and_sources(engine: AsyncEngine):

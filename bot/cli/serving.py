@@ -1,4 +1,5 @@
-"""threadwise serve, socket and playground: the Slack app over HTTP, Socket Mode or a local workspace."""
+"""threadwise serve, socket, worker and playground: the Slack app over HTTP, Socket Mode or a local
+workspace, and the answer workers behind it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
     _prepare_to_serve(settings)
     asyncio.run(socket_mode(settings))
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging
+    from bot.server import stop_on_signals
+    from bot.slack.app import require_slack
+    from bot.slack.worker import run_worker
+
+    require_slack(settings, "worker")
+    configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
+    _prepare_to_serve(settings, single_process=True)
+
+    async def work() -> None:
+        await run_worker(settings, stop_on_signals())
+
+    asyncio.run(work())
     return 0
 
 
@@ -92,7 +110,7 @@ def _prepare_to_serve(settings: Settings, *, single_process: bool = False) -> No
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "serve", help="run the Slack app over HTTP (POST /slack/events), with the periodic sync"
+        "serve", help="run the Slack app over HTTP (POST /slack/events), with its answer workers"
     )
     p.add_argument("--host", help="address to listen on (default THREADWISE_HOST, 0.0.0.0)")
     p.add_argument("--port", type=int, help="port to listen on (default THREADWISE_PORT, 3000)")
@@ -100,6 +118,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("socket", help="run the Slack app over Socket Mode (no public URL needed)")
     p.set_defaults(func=cmd_socket)
+
+    p = sub.add_parser(
+        "worker", help="answer the messages the Slack front recorded (serve/socket start THREADWISE_WORKERS)"
+    )
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser(
         "playground", help="the bot in your browser, on a local Slack workspace (no Slack, no key)"

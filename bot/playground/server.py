@@ -5,8 +5,11 @@ Two aiohttp servers on loopback, in one process and one event loop:
 - the playground: the page (``static/``), its small JSON API (``/pg/...``) and, on the same port, the
   local Slack workspace (``localslack``, the same code the tests emulate Slack with): the Web API
   the app calls through ``SLACK_API_URL``, response URLs, file downloads;
-- the app exactly as ``threadwise serve`` runs it (``bot.server.running_bot`` + ``build_web_app``),
-  to which the workspace sends signed Events API requests, slash commands and button clicks.
+- the app's front exactly as ``threadwise serve`` runs it (``bot.server.running_bot`` +
+  ``build_web_app``), to which the workspace sends signed Events API requests, slash commands and
+  button clicks, with one answer worker on its own thread (``WorkerThread``) instead of worker
+  processes: one person asks at a time, it starts in seconds, and the page's answer panel reads the
+  worker's answers in process.
 
 What a person does on the page becomes what Slack would do (``SlackEmulator.user_says`` and friends);
 what the app does lands in the workspace, which tells the page to redraw over a websocket.
@@ -30,6 +33,7 @@ from bot.answer import Answer
 from bot.server import EVENTS_PATH, build_web_app, running_bot
 from bot.settings import Settings
 from bot.slack.app import SlackBot
+from bot.slack.worker import WorkerThread
 from localslack.emulator import SlackEmulator
 from localslack.workspace import Change, Message, markdown_of
 
@@ -142,7 +146,9 @@ class Playground:
                 "slack_streaming": True,
             }
         )
-        self.bot = bot = await self._stack.enter_async_context(running_bot(settings))
+        self.bot = bot = await self._stack.enter_async_context(running_bot(settings, workers=0))
+        worker = await WorkerThread(settings, bot.knowledge, audiences=bot.audiences).start()
+        self._stack.push_async_callback(worker.stop)
         bolt = web.AppRunner(build_web_app(bot), handle_signals=False, access_log=None)
         await bolt.setup()
         self._stack.push_async_callback(bolt.cleanup)
@@ -150,7 +156,7 @@ class Playground:
         await bolt_site.start()
         slack.request_url = f"http://127.0.0.1:{bolt.addresses[0][1]}{EVENTS_PATH}"
         # The panel's view of each answer (the worker builds its answerer when it starts).
-        bot.worker.answerer.add_listener(self.answers.record)
+        worker.worker.answerer.add_listener(self.answers.record)
 
     # -- the page's API ----------------------------------------------------------------------------
 
@@ -334,9 +340,9 @@ async def serve_playground(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 3000, open_browser: bool = False
 ) -> None:
     """Until SIGINT/SIGTERM."""
-    from bot.server import _stop_on_signals  # one way of stopping for every long-running command
+    from bot.server import stop_on_signals  # one way of stopping for every long-running command
 
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     async with Playground(settings, host=host, port=port) as playground:
         print(f"threadwise playground: open {playground.url}  (Ctrl+C to stop)", flush=True)
         if open_browser:

@@ -1,15 +1,14 @@
-"""The Slack app: builds Bolt's ``AsyncApp`` and registers the listeners, around one ``SlackBot``.
+"""The Slack front: Bolt's ``AsyncApp`` with the listeners registered, around one ``SlackBot``.
 
 ``SlackBot`` holds what every surface shares, built once from the settings: the Web API client
 (``SLACK_API_URL``), the bot's identity, the database engine with the ledger and the feedback store,
-the knowledge base, and the answer worker (``bot.slack.worker``: its own thread and loop, where the
-dispatcher runs the answers). ``start`` checks the token with Slack, creates the tables, starts the
-worker (which resumes what a previous process left unfinished) and builds the Bolt app; ``stop``
-hands unfinished claims back.
+the knowledge base (for ``/kb``), and the receiver (``bot.slack.receive``). ``start`` checks the token
+with Slack, creates the tables and builds the Bolt app.
 
-Bolt runs with ``process_before_response=False``: events are acknowledged before any listener runs,
-and event listeners only pass the event to the worker (which claims it, shows the working sign and
-answers), so acknowledgements stay fast whatever the model and the team are doing.
+The front answers nothing itself: Bolt acknowledges each event before any listener runs
+(``process_before_response=False``), the receiver records the message in the ledger and shows the
+working sign, and answer workers (``bot.slack.worker``, in their own processes) take it from there.
+So acknowledgements stay fast whatever the model and the team are doing.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from typing import Any, Literal
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
-from bot.channel_config import ChannelConfigStore
+from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.experts import ExpertCalls
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore
@@ -31,7 +30,7 @@ from bot.metrics import count_slack_request
 from bot.resolutions import ResolutionStore
 from bot.settings import Settings, SettingsError
 from bot.slack.audience import Audiences
-from bot.slack.intake import BotUser
+from bot.slack.channel_settings import files_here
 from bot.slack.listeners import (
     SURFACES,
     assistant,
@@ -43,14 +42,14 @@ from bot.slack.listeners import (
     mention,
     message,
 )
+from bot.slack.receive import BotUser, Receiver
 from bot.slack.web import BotIdentity, SlackCallError, SlackWeb, make_client
-from bot.slack.worker import AnswerWorker
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_async_engine
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["http", "socket"]
+Mode = Literal["http", "socket", "worker"]
 SETUP = "see docs/slack-setup.md"
 
 
@@ -122,10 +121,7 @@ def build_app(bot: SlackBot) -> AsyncApp:
 
 
 class SlackBot:
-    """Everything the Slack surfaces share. ``await start()`` before use, ``await stop()`` after.
-
-    Lives on the loop that serves Slack's requests; the answers run on the worker's own loop.
-    """
+    """Everything the Slack surfaces share. ``await start()`` before use, ``await stop()`` after."""
 
     def __init__(
         self, settings: Settings, *, knowledge: KnowledgeBase | None = None, owner: str | None = None
@@ -136,6 +132,7 @@ class SlackBot:
         self._owner = owner or new_owner()
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._receiving: set[asyncio.Task] = set()
         self.web: SlackWeb
         self.identity: BotIdentity
         self.ledger: Ledger
@@ -144,7 +141,8 @@ class SlackBot:
         self.channels: ChannelConfigStore
         self.resolutions: ResolutionStore
         self.expert_calls: ExpertCalls
-        self.worker: AnswerWorker
+        self.audiences: Audiences
+        self.receiver: Receiver
         self.app: AsyncApp
 
     async def start(self) -> SlackBot:
@@ -169,10 +167,18 @@ class SlackBot:
         await self.ledger.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)
-        # Who may read what: shared by the worker (answers) and the listeners (events that change it).
+        # Who may read what: the listeners keep it true (sharing events); answer workers on threads of
+        # this process share it.
         self.audiences = Audiences(settings.external, knowledge=self.knowledge, team=self.identity.team_id)
-        self.worker = AnswerWorker(settings, self.knowledge, me, owner=self._owner, audiences=self.audiences)
-        await self.worker.start()
+        follow_ups = ChannelScopes(self.channels, self.knowledge, files_here(self.web)).follow_ups
+        self.receiver = Receiver(
+            self.web,
+            self.ledger,
+            me,
+            allow_bots=settings.slack_allow_bots,
+            dm_gap_seconds=settings.dm_gap_minutes * 60,
+            follow_ups=follow_ups,
+        )
         self.app = build_app(self)
         log.info(
             "slack app ready as %s (%s) in team %s; ledger owner %s",
@@ -184,21 +190,34 @@ class SlackBot:
         return self
 
     def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
-        """An acknowledged message event goes to the worker, which claims it if it is for the bot."""
-        self.worker.take(body, event, assistant=assistant)
+        """An acknowledged message event: recorded for the workers if it is for the bot, sign shown."""
+        self._receive(self.receiver.message(body, event, assistant=assistant))
 
-    def hand_on(self, claim: Claim | None) -> None:
-        """A claim made here (/ask) goes to the worker, which shows the sign and answers it."""
-        if claim is not None:
-            self.worker.submit(claim)
+    def _receive(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._receiving.add(task)
+        task.add_done_callback(self._receiving.discard)
 
     async def claim(self, claim: Claim) -> Claim | None:
-        """Claim on this loop (a command, before its ack); None if it was claimed before."""
-        return claim if await self.ledger.claim(claim) else None
+        """/ask, before its ack: recorded and held here until its thread is posted; None if seen before."""
+        return claim if await self.ledger.record(claim, hold=True) else None
+
+    def hand_on(self, claim: Claim | None) -> None:
+        """/ask, after its ack: post the thread the answer goes in, then let the workers take it."""
+        if claim is not None:
+            self._receive(self.receiver.command(claim))
 
     async def wait_idle(self, timeout: float | None = None) -> None:
-        """Until no answer is queued or running (tests, benchmarks)."""
-        await self.worker.wait_idle(timeout)
+        """Until every recorded message is answered, by whichever worker (tests, benchmarks)."""
+
+        async def idle() -> None:
+            while True:
+                await asyncio.gather(*self._receiving, return_exceptions=True)
+                if not self._receiving and await self.ledger.open_count() == 0:
+                    return
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(idle(), timeout)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Background work a listener hands on (e.g. /kb sync); cancelled at stop."""
@@ -208,7 +227,8 @@ class SlackBot:
         return task
 
     async def stop(self, grace: float = 5.0) -> None:
-        await self.worker.stop(grace)
+        if self._receiving:  # acknowledged messages are recorded before the front goes
+            await asyncio.wait(list(self._receiving), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -101,10 +101,11 @@ class FileIndexer:
 
     # -- the job loop ----------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Until cancelled; with THREADWISE_SYNC_MINUTES > 0, also a reconcile at start and periodically."""
+    async def run(self, *, periodic_reconcile: bool = True) -> None:
+        """Until cancelled; with THREADWISE_SYNC_MINUTES > 0 and ``periodic_reconcile``, also a
+        reconcile at start and periodically."""
         periodic = None
-        if self.settings.sync_minutes > 0:
+        if periodic_reconcile and self.settings.sync_minutes > 0:
             periodic = asyncio.get_running_loop().create_task(self._periodic())
         try:
             while True:

@@ -10,16 +10,20 @@ back to updates; nothing a person already saw is posted twice.
 At the end the answer is shown with its sources and feedback buttons: under the streamed text
 (``chat.stopStream(blocks=...)``) when the stream holds exactly the answer, otherwise by replacing
 the message with ``render_answer``'s first message and posting the rest (a long answer) after it.
+Every later message is recorded in the ledger as it is posted, so an answer resumed after a crash
+edits those messages instead of posting them again. A stream the person stopped keeps the text they
+saw, and still gets the sources and buttons under it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
 from bot.answer import Answer
-from bot.ledger import Claim, Ledger
+from bot.ledger import Claim, Ledger, ReplyMode
 from bot.slack.render import (
     MARKDOWN_TEXT_LIMIT,
     SlackMessage,
@@ -40,6 +44,10 @@ APPEND_INTERVAL = 0.25  # seconds between appends to a stream
 UPDATE_INTERVAL = 1.0  # seconds between chat.update calls (Slack allows about one a second)
 # Slack's answers to an append on a stream that is no longer streaming.
 STREAM_GONE = {"message_not_in_streaming_state", "streaming_state_conflict", "message_not_found"}
+
+
+class ClaimLost(Exception):
+    """Another worker took the claim (this one's lease ran out): it answers; this one withdraws."""
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -94,15 +102,27 @@ class Reply:
                 log.info("streaming refused in %s (%s): posting and updating instead", self.channel, exc.code)
             else:
                 self.streaming = True
-                await self.ledger.record_reply(self.claim, self.ts, "stream")
+                await self._record_or_withdraw("stream")
                 return
         self.ts = await self.web.post(self.channel, PLACEHOLDER, thread_ts=self.claim.thread_ts)
-        await self.ledger.record_reply(self.claim, self.ts, "message")
+        await self._record_or_withdraw("message")
+
+    async def _record_or_withdraw(self, mode: ReplyMode) -> None:
+        """Record the new message; if the claim is no longer ours, take the message down and stop."""
+        if await self.ledger.record_reply(self.claim, self.ts or "", mode):
+            return
+        try:
+            if self.streaming:
+                await self.web.stop_stream(self.channel, self.ts or "")
+            await self.web.delete(self.channel, self.ts or "")
+        except SlackCallError:
+            pass  # logged by SlackWeb
+        raise ClaimLost(self.claim.id)
 
     async def show(self, markdown: str) -> None:
         """The answer so far (citation-checked Markdown); called each time it grows."""
-        if self.ts is None or self.stopped_by_user:
-            return
+        if self.ts is None or self.stopped_by_user or self.claim.owner != self.ledger.owner:
+            return  # nothing to show yet, the person stopped it, or another worker holds the claim now
         markdown = defuse_markdown(markdown)  # it may repeat a person's <!channel>: never a ping
         if self.streaming:
             if self.diverged or not markdown.startswith(self.streamed) or len(markdown) > STREAM_LIMIT:
@@ -146,22 +166,46 @@ class Reply:
                 await self.web.stop_stream(self.channel, self.ts or "")
             except SlackCallError:
                 pass
-        await self.ledger.record_reply(self.claim, self.ts or "", "message")
+        if not await self.ledger.record_reply(self.claim, self.ts or "", "message"):
+            self.claim.owner = None  # another worker resumed it (and ended this stream): hands off
         return False
 
     async def finish(self, answer: Answer, *, feedback_id: str) -> None:
         """Show the final answer with sources and buttons."""
         assert self.ts is not None
-        if self.stopped_by_user:
+        if self.streaming and not self.stopped_by_user and await self._finish_stream(answer, feedback_id):
+            await self._parts([])  # a resumed answer that now fits the stream: earlier parts go
             return
-        if self.streaming and await self._finish_stream(answer, feedback_id):
-            return
+        if self.stopped_by_user:  # what they saw stays; the sources and buttons go under it
+            answer = dataclasses.replace(answer, text=self.streamed)
         messages = render_answer(answer, feedback_id=feedback_id)
         await self._replace(messages[0])
-        for message in messages[1:]:
-            await self.web.post(
+        await self._parts(messages[1:])
+
+    async def _parts(self, messages: list[SlackMessage]) -> None:
+        """The messages after the first: the ones posted before are edited, the rest posted and recorded."""
+        parts = list(self.claim.reply_parts)
+        for i, message in enumerate(messages):
+            if i < len(parts):
+                try:
+                    await self.web.update(self.channel, parts[i], message.text, blocks=message.blocks)
+                    continue
+                except SlackCallError as exc:
+                    if exc.code not in ("message_not_found", "cant_update_message"):
+                        raise
+                    del parts[i:]  # deleted meanwhile: post from here on
+            ts = await self.web.post(
                 self.channel, message.text, blocks=message.blocks, thread_ts=self.claim.thread_ts
             )
+            parts.append(ts)
+            await self.ledger.record_parts(self.claim, parts)
+        if len(parts) > len(messages):  # an earlier attempt's answer was longer
+            for ts in parts[len(messages) :]:
+                try:
+                    await self.web.delete(self.channel, ts)
+                except SlackCallError:
+                    pass  # logged by SlackWeb
+            await self.ledger.record_parts(self.claim, parts[: len(messages)])
 
     async def _finish_stream(self, answer: Answer, feedback_id: str) -> bool:
         """Complete the stream with the rest of the text and the footer; False if it cannot hold the answer."""
@@ -180,7 +224,7 @@ class Reply:
             if rest and not await self._append(rest):
                 return False
             if self.stopped_by_user:
-                return True
+                return False  # finished by an update, under what they saw
             try:
                 await self.web.stop_stream(self.channel, self.ts or "", blocks=footer)
                 self.streaming = False
@@ -230,4 +274,4 @@ class Reply:
             return False
 
 
-__all__ = ["PLACEHOLDER", "RESUMING", "Reply"]
+__all__ = ["PLACEHOLDER", "RESUMING", "ClaimLost", "Reply"]

@@ -5,6 +5,10 @@
 final answer with sources and feedback buttons. Any failure (the model, a timeout, the search, Slack
 itself) ends in a short message in the thread and one log line with the reason; the claim is then
 closed as failed, never retried behind the person's back.
+
+The bookkeeping around a good answer (storing it for the feedback buttons, closing the claim) is
+retried with backoff and logged when it fails; it is never shown over the answer. While it is
+retried the claim stays this worker's, so no other worker answers again.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bot.answer import Answer
 from bot.answering import AnswerError, ModelFailed, ModelNotConfigured, SearchFailed
@@ -24,7 +31,7 @@ from bot.ledger import Claim, Ledger
 from bot.logs import bind
 from bot.metrics import observe_answer
 from bot.slack.audience import Audiences
-from bot.slack.reply import Reply
+from bot.slack.reply import ClaimLost, Reply
 from bot.slack.signs import WorkingSign
 from bot.slack.web import SlackCallError, SlackWeb
 from knowledge.types import WORKSPACE, AccessScope
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question after the mention, e.g. “@threadwise how do I reset my VPN password?”"
 PASSAGES_TIMEOUT = 15.0  # the search behind a failed answer's passages
+BOOKKEEPING_PATIENCE = 120.0  # seconds the writes after a posted answer are retried
 TOO_OLD = (
     "Sorry, I was restarted while answering this and it is now too old to pick up again. "
     "Please ask again if you still need an answer."
@@ -150,20 +158,31 @@ class Responder:
             if not await self.ledger.holds(claim):
                 log.warning("%s: another process took this claim over; not posting a second answer", claim.id)
                 return
-            await self.feedback.record_answer(claim.id, claim.question, answer)
-            await reply.finish(answer, feedback_id=claim.id)
-            await self.ledger.finish(claim, "done")
-            if self.gaps is not None and answer.outcome == "not_found":
-                await record_not_found(
-                    self.gaps,
-                    claim.id,
-                    team=claim.team,
-                    channel=claim.channel,
-                    private=private,
-                    conversation=claim.conversation,
-                    user=claim.user,
-                    question=claim.question,
-                    searched=answer.searched,
+
+            def store() -> Awaitable[Any]:
+                return self.feedback.record_answer(claim.id, claim.question, answer)
+
+            stored = await self._bookkeep(claim, "store the answer", store, patience=0)
+            await reply.finish(answer, feedback_id=claim.id)  # the answer never waits on bookkeeping
+            if not stored:
+                await self._bookkeep(claim, "store the answer", store)
+            await self._bookkeep(claim, "close the claim", lambda: self.ledger.finish(claim, "done"))
+            gap = self.gaps
+            if gap is not None and answer.outcome == "not_found":
+                await self._bookkeep(
+                    claim,
+                    "record the gap",
+                    lambda: record_not_found(
+                        gap,
+                        claim.id,
+                        team=claim.team,
+                        channel=claim.channel,
+                        private=private,
+                        conversation=claim.conversation,
+                        user=claim.user,
+                        question=claim.question,
+                        searched=answer.searched,
+                    ),
                 )
             observe_answer(answer.outcome, time.perf_counter() - started, answer.timings)
             log.info(
@@ -176,6 +195,9 @@ class Responder:
             )
         except asyncio.CancelledError:
             raise  # shutting down: the claim stays open and is resumed
+        except ClaimLost:
+            log.warning("%s: another worker took this claim over; it answers", claim.id)
+            return  # its sign stays up for the worker that answers
         except Exception as exc:
             shown, reason = explain(exc, self.timeout)
             log.error("%s: answer failed: %s", claim.id, reason)
@@ -193,7 +215,43 @@ class Responder:
             except Exception:
                 log.exception("%s: could not close the failed claim", claim.id)
         finally:
-            await self.sign.clear(claim)
+            if claim.status != "open":  # else whoever holds the claim now clears it
+                await self.sign.clear(claim)
+
+    async def _bookkeep(
+        self,
+        claim: Claim,
+        what: str,
+        write: Callable[[], Awaitable[Any]],
+        *,
+        patience: float = BOOKKEEPING_PATIENCE,
+    ) -> bool:
+        """A write that must not undo a good answer: retried with backoff for ``patience`` s, logged,
+        never raised; whether it was done."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Exception),
+                stop=stop_after_delay(patience),
+                wait=wait_exponential(multiplier=0.2, max=5.0),
+                before_sleep=lambda state: log.warning(
+                    "%s: could not %s (%s); retrying", claim.id, what, state.outcome.exception()
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    await write()
+            return True
+        except Exception as exc:
+            log.log(
+                logging.ERROR if patience else logging.WARNING,
+                "%s: could not %s: %s: %s%s",
+                claim.id,
+                what,
+                type(exc).__name__,
+                exc,
+                "" if patience else "; trying again after the answer is shown",
+            )
+            return False
 
     async def _show_passages(
         self, claim: Claim, reply: Reply, scope: AccessScope, exc: Exception, shown: str

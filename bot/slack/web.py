@@ -150,6 +150,9 @@ class SlackWeb:
         # An empty list clears blocks a placeholder or stream left behind.
         await self.call("chat.update", channel=channel, ts=ts, text=text, blocks=list(blocks or []))
 
+    async def delete(self, channel: str, ts: str) -> None:
+        await self.call("chat.delete", channel=channel, ts=ts)
+
     async def respond(self, response_url: str, text: str, *, blocks: Sequence[dict] | None = None) -> None:
         """Answer a slash command or a click through its ``response_url``: only the person sees it."""
         webhook = AsyncWebhookClient(response_url, session=self.client.session, timeout=CALL_TIMEOUT)

@@ -1,26 +1,32 @@
-"""Where messages are taken on and answered: a thread with its own event loop, away from the acks.
+"""Answer workers: take recorded messages from the ledger and answer them, away from the Slack front.
 
-An answer is mostly waiting on the model, but the team's own work between model calls (Agno building
-and parsing messages, session reads and writes) holds an event loop for tens of milliseconds at a
-time, and even claiming a message (a database round trip) costs a millisecond of the loop's time.
-Slack wants every delivery acknowledged within 3 s and the bot promises far less (p99 under 50 ms
-with 50 deliveries at once), so the loop that serves Slack's requests only verifies, acknowledges
-and passes each event here; this loop decides whether it is for the bot, claims it in the ledger,
-puts up the working sign and runs the answer.
+The front (``bot.slack.app``) only verifies, records, acknowledges and shows the first sign; the
+ledger is the queue between them. A worker asks the ledger for work every ``POLL_INTERVAL`` (and at
+once when one of its answers ends), takes at most THREADWISE_MAX_CONCURRENT_ANSWERS claims at a
+time, oldest first and never two of one conversation across all workers (``Ledger.take``), and
+answers each with the responder. It renews the leases of the claims it still works on, and only
+those; a worker that dies stops renewing, and its claims are taken again by whichever worker asks
+first (the answer resumes in the messages already posted). Claims too old to resume are closed with
+an apology in their thread.
 
-Things bound to an event loop (HTTP sessions, database connections) are not shared across the two
-loops: the worker builds its own Web API client, database engine, ledger (same owner: the same
-process), feedback store and answerer, and the dispatcher that runs them.
+Leases are renewed from a heartbeat thread with its own database connection, not from the event
+loop: the team's work can hold the loop for a second at a time on a busy machine, and a lease lost
+to that means an answer started again elsewhere. The heartbeat stops renewing when the loop has not
+turned for ``STALL_LIMIT``, so a worker that hangs still gives its claims up.
+
+``threadwise worker`` runs one in its own process (``serve`` and ``socket`` start THREADWISE_WORKERS of
+them, ``bot.workers``). ``WorkerThread`` runs one on its own thread and event loop inside another
+process: the tests and the playground, where one person asks at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Coroutine
-from typing import Any
+import time
 
 import aiohttp
 
@@ -28,110 +34,60 @@ from bot.answering import Answerer
 from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore
-from bot.ledger import Claim, Ledger
+from bot.ledger import Claim, Ledger, new_owner
 from bot.logs import bind
+from bot.metrics import REGISTRY
 from bot.settings import Settings
 from bot.slack.audience import Audiences
 from bot.slack.channel_settings import files_here
-from bot.slack.dispatch import Dispatcher
-from bot.slack.intake import BotUser, Intake
 from bot.slack.responder import Responder
 from bot.slack.web import SlackWeb, make_client
+from bot.worker_metrics import write_snapshot
 from knowledge.base import KnowledgeBase
-from knowledge.database import make_async_engine
+from knowledge.database import make_async_engine, make_engine
 
 log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.1  # seconds between asking the ledger for work when idle
+# Slack delivers the events of messages sent close together in no fixed order: a claim is left this
+# long after it was recorded, so that the messages of one conversation are answered by ts.
+ORDER_WINDOW = 0.1
+STALL_LIMIT = 10.0  # seconds without a turn of the loop before the heartbeat lets the leases lapse
+AUDIENCE_SECONDS = 60.0  # a worker process hears no sharing events: it asks Slack again this often
 
 
 class AnswerWorker:
     def __init__(
         self,
         settings: Settings,
-        knowledge: KnowledgeBase,
-        me: BotUser,
+        knowledge: KnowledgeBase | None = None,
         *,
-        owner: str,
+        owner: str | None = None,
         audiences: Audiences | None = None,
     ):
         self.settings = settings
-        self.audiences = audiences or Audiences(settings.external, knowledge=knowledge)
-        self.knowledge = knowledge
-        self.me = me
-        self.owner = owner
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="threadwise-answers", daemon=True)
-        self.dispatcher: Dispatcher
+        self._own_knowledge = knowledge is None
+        self.knowledge = knowledge or KnowledgeBase(settings.knowledge())
+        self.owner = owner or new_owner()
+        self.concurrency = settings.max_concurrent_answers
+        # Who may read what. A worker beside the front shares the front's, which Slack's sharing
+        # events keep true; a worker process keeps its own, whose facts expire sooner (AUDIENCE_SECONDS).
+        self.audiences = audiences or Audiences(
+            settings.external, knowledge=self.knowledge, seconds=AUDIENCE_SECONDS
+        )
         self.ledger: Ledger
-        self.intake: Intake
-        self._session: aiohttp.ClientSession | None = None
+        self.responder: Responder
         self._answerer: Answerer | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._engine = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
-    def call(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
-        """Run ``coroutine`` on the worker's loop (from any thread)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-
-    async def start(self) -> None:
-        self._thread.start()
-        try:
-            await asyncio.wrap_future(self.call(self._open()))
-        except BaseException:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-            raise
-
-    async def _open(self) -> None:
-        settings = self.settings
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-        self._session = aiohttp.ClientSession()
-        web = SlackWeb(make_client(token, settings.slack_api_url, session=self._session))
-        self._engine = make_async_engine(settings.database_url)
-        self.ledger = Ledger(self._engine, lease=settings.claim_lease, owner=self.owner)
-        self._answerer = Answerer(settings, self.knowledge)
-        channels = ChannelScopes(ChannelConfigStore(self._engine), self.knowledge, files_here(web))
-        responder = Responder(
-            web,
-            self.ledger,
-            self._answerer,
-            FeedbackStore(self._engine),
-            stream=settings.slack_streaming,
-            timeout=settings.answer_timeout,
-            audiences=self.audiences,
-            gaps=GapStore(self._engine),
-            channels=channels,
-        )
-        self.dispatcher = Dispatcher(
-            self.ledger,
-            responder,
-            concurrency=settings.max_concurrent_answers,
-            max_resume_age=settings.max_resume_age,
-        )
-        self.intake = Intake(
-            self.ledger,
-            self.me,
-            allow_bots=settings.slack_allow_bots,
-            dm_gap_seconds=settings.dm_gap_minutes * 60,
-            follow_ups=channels.follow_ups,
-        )
-        await self.dispatcher.start()  # the first sweep resumes what a previous process left
-
-    def take(self, body: dict[str, Any], event: dict[str, Any], *, assistant: bool = False) -> None:
-        """A message event, acknowledged: claim it here if it is for the bot, then answer it (thread-safe)."""
-        self.call(self._take(body, event, assistant)).add_done_callback(_log_failure)
-
-    async def _take(self, body: dict[str, Any], event: dict[str, Any], assistant: bool) -> None:
-        bind(event_id=body.get("event_id"))  # this task's log lines (and its answer's) carry it
-        claim = await self.intake.message(body, event, assistant=assistant)
-        if claim is not None:
-            bind(claim=claim.id, conversation=claim.conversation)
-            log.info("%s claimed (%s)", claim.id, claim.kind)
-            self.dispatcher.submit(claim)
+        self._running: dict[tuple[str, str, str], Claim] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._loops: list[asyncio.Task] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._tick = time.monotonic()  # the last turn of the take loop
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     @property
     def answerer(self) -> Answerer:
@@ -140,36 +96,234 @@ class AnswerWorker:
             raise RuntimeError("the answer worker has not started")
         return self._answerer
 
-    def submit(self, claim: Claim) -> None:
-        """Queue a message claimed elsewhere, e.g. /ask (thread-safe)."""
-        self.loop.call_soon_threadsafe(self.dispatcher.submit, claim)
+    async def start(self) -> AnswerWorker:
+        settings = self.settings
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        self._session = aiohttp.ClientSession()
+        web = SlackWeb(make_client(token, settings.slack_api_url, session=self._session))
+        self._engine = make_async_engine(settings.database_url)
+        self.ledger = Ledger(self._engine, lease=settings.claim_lease, owner=self.owner)
+        await self.ledger.create()
+        feedback = FeedbackStore(self._engine)
+        await feedback.create()
+        self._answerer = Answerer(settings, self.knowledge)
+        self.responder = Responder(
+            web,
+            self.ledger,
+            self._answerer,
+            feedback,
+            stream=settings.slack_streaming,
+            timeout=settings.answer_timeout,
+            audiences=self.audiences,
+            gaps=GapStore(self._engine),
+            channels=ChannelScopes(ChannelConfigStore(self._engine), self.knowledge, files_here(web)),
+        )
+        lease = self.ledger.lease
+        self._loops = [
+            self._spawn(self._every(max(0.2, lease / 2), self._expire)),
+            self._spawn(self._take_loop()),
+        ]
+        self._heartbeat = threading.Thread(target=self._renew_leases, name="threadwise-leases", daemon=True)
+        self._heartbeat.start()
+        log.info("answer worker %s ready (%d answers at once)", self.owner, self.concurrency)
+        return self
 
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        await asyncio.wrap_future(self.call(self.dispatcher.wait_idle(timeout)))
+    # -- taking work -----------------------------------------------------------------------------
+
+    async def _take_loop(self) -> None:
+        while not self._closing:
+            self._tick = time.monotonic()
+            try:
+                free = self.concurrency - len(self._running)
+                for claim in await self.ledger.take(
+                    free, max_age=self.settings.max_resume_age, settle=ORDER_WINDOW
+                ):
+                    self._running[claim.key] = claim
+                    self._spawn(self._answer(claim))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "taking work from the ledger failed (%s: %s); trying again", type(exc).__name__, exc
+                )
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+
+    async def _answer(self, claim: Claim) -> None:
+        bind(claim=claim.id)
+        if claim.resumed:
+            log.info("%s: resuming a claim its owner did not finish (attempt %d)", claim.id, claim.attempts)
+        else:
+            log.info("%s taken (%s)", claim.id, claim.kind)
+        try:
+            await self.responder.deliver(claim)
+        finally:
+            self._running.pop(claim.key, None)
+            self._wake.set()  # the conversation's next message may be waiting
+            with contextlib.suppress(OSError):
+                write_snapshot(REGISTRY)  # the front's /metrics counts it at once
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _every(self, seconds: float, action) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await action()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "ledger %s failed (%s: %s); trying again in %.1f s",
+                    action.__name__,
+                    type(exc).__name__,
+                    exc,
+                    seconds,
+                )
+
+    def _renew_leases(self) -> None:
+        """The heartbeat thread: renew the leases of the claims being answered, every lease / 3."""
+        engine = make_engine(self.settings.database_url)
+        limit = max(STALL_LIMIT, 3 * self.ledger.lease)
+        try:
+            while not self._heartbeat_stop.wait(self.ledger.lease / 3):
+                held = list(self._running.copy().values())
+                if not held or time.monotonic() - self._tick > limit:
+                    continue  # nothing to renew, or the loop is stuck: let the leases lapse
+                try:
+                    with engine.begin() as conn:
+                        kept = {tuple(row) for row in conn.execute(self.ledger.renewal(held)).all()}
+                    for claim in held:
+                        if claim.key not in kept:
+                            claim.owner = None  # lost: its reply stops writing (bot.slack.reply)
+                except Exception as exc:
+                    log.error("renewing leases failed (%s: %s); trying again", type(exc).__name__, exc)
+        finally:
+            engine.dispose()
+
+    async def _expire(self) -> None:
+        for claim in await self.ledger.expire_stale(self.settings.max_resume_age):
+            self._spawn(self.responder.apologise(claim))
+
+    # -- stopping --------------------------------------------------------------------------------
 
     async def stop(self, grace: float = 5.0) -> None:
-        if not self._thread.is_alive():
-            return
-        try:
-            await asyncio.wrap_future(self.call(self._close(grace)))
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            await asyncio.to_thread(self._thread.join, 30)
-
-    async def _close(self, grace: float) -> None:
-        await self.dispatcher.stop(grace)
+        """Take no more work; let running answers finish for ``grace`` s; hand the rest back."""
+        self._closing = True
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._tick = time.monotonic() + 3600  # running answers may finish: keep their leases meanwhile
+        answering = [t for t in self._tasks if not t.done()]
+        if answering:
+            await asyncio.wait(answering, timeout=grace)
+        unfinished = list(self._running.values())
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for claim in unfinished:
+            try:
+                await self.ledger.release(claim)
+            except Exception:
+                log.exception("%s: could not hand the claim back", claim.id)
+        if unfinished:
+            log.info("handed %d unfinished claims back to the ledger", len(unfinished))
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None:
+            await asyncio.to_thread(self._heartbeat.join, 10)
         if self._answerer is not None:
             await self._answerer.aclose()
         if self._engine is not None:
             await self._engine.dispose()
         if self._session is not None:
             await self._session.close()
+        if self._own_knowledge:
+            self.knowledge.close()
 
 
-def _log_failure(future: concurrent.futures.Future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        exc = future.exception()
-        log.error("taking on a message failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """``threadwise worker``: answer until ``stop`` is set, with the scheduled sync beside it.
+
+    Every worker schedules the sync; the manifest's database lock lets one of them run it at a time,
+    and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
+    """
+    from bot.retention import schedule_pruning
+    from bot.slack.files import FileIndexer
+    from bot.supervisor import tell_ready
+    from bot.worker_metrics import keep_writing
+    from knowledge.scheduler import start_sync_scheduler
+
+    worker = await AnswerWorker(settings).start()
+    files = FileIndexer(worker.responder.web, worker.knowledge, settings)
+    jobs = asyncio.get_running_loop().create_task(files.run(periodic_reconcile=False))
+    loop = asyncio.get_running_loop()
+
+    def reconcile_files(_report) -> None:  # called on the scheduler's thread after a sync it ran
+        loop.call_soon_threadsafe(files.reconcile_soon)
+
+    scheduler = schedule_pruning(
+        start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files), settings
+    )
+    counters = asyncio.get_running_loop().create_task(keep_writing(REGISTRY))
+    tell_ready()
+    try:
+        await stop.wait()
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        jobs.cancel()
+        await asyncio.gather(jobs, return_exceptions=True)
+        await worker.stop()
+        counters.cancel()
+        await asyncio.gather(counters, return_exceptions=True)
 
 
-__all__ = ["AnswerWorker"]
+class WorkerThread:
+    """An ``AnswerWorker`` on its own thread and event loop, inside a process that also serves Slack."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase | None = None,
+        *,
+        audiences: Audiences | None = None,
+    ):
+        self.worker = AnswerWorker(settings, knowledge, audiences=audiences)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="threadwise-answers", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+    def _call(self, coroutine) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    async def start(self) -> WorkerThread:
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(self._call(self.worker.start()))
+        except BaseException:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            raise
+        return self
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            await asyncio.wrap_future(self._call(self.worker.stop(grace)))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            await asyncio.to_thread(self._thread.join, 30)
+
+
+__all__ = ["AnswerWorker", "WorkerThread", "run_worker"]

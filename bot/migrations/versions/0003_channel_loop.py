@@ -2,7 +2,7 @@
 settings, saved answers from resolved threads.
 
 Revision ID: 0003_channel_loop
-Revises: 0001
+Revises: 0002_size_bigint
 Create Date: 2026-12-05
 
 Like 0001, each table (and the new column) is created only when missing: a store's own

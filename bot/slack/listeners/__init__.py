@@ -1,8 +1,8 @@
-"""One module per Slack surface, each with ``register(app, bot)``; thin: parse, claim, ack, hand on.
+"""One module per Slack surface, each with ``register(app, bot)``; thin: parse, record, ack, hand on.
 
 Events are acknowledged by Bolt itself before a listener runs (``process_before_response=False``);
-an event listener only passes the event to the worker's loop, which decides whether it is for the
-bot and claims it there (``bot.slack.worker``), so a burst of deliveries is acknowledged at once.
+an event listener only hands the event to the receiver (``bot.slack.receive``), which decides whether
+it is for the bot and records it in the ledger for the answer workers (``bot.slack.worker``).
 Commands and clicks acknowledge explicitly, after the claim (or the stored click), before any work.
 """
 

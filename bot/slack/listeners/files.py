@@ -45,7 +45,7 @@ def on_message(bot: SlackBot, event: dict[str, Any]) -> None:
 def register(app: AsyncApp, bot: SlackBot) -> None:
     indexer = FileIndexer(bot.web, bot.knowledge, bot.settings, bot.audiences)
     bot.files = indexer  # type: ignore[attr-defined]  # the message listener and /kb sync reach it here
-    bot.spawn(indexer.run())
+    bot.spawn(indexer.run(periodic_reconcile=False))  # the workers reconcile, after the scheduled sync
 
     @app.event("file_shared")
     async def on_shared(event: dict[str, Any]) -> None:
