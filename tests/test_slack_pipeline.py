@@ -24,6 +24,7 @@ from localslack.emulator import SlackEmulator
 from tests import test_slack_app as app_tests
 from tests.emulators.openai import ModelRequest, ModelServer
 from tests.test_slack_app import (
+    BUTTONS,
     VPN_QUESTION,
     action_ids,
     cite_first,
@@ -173,7 +174,7 @@ async def test_a_resumed_long_answer_edits_its_messages_instead_of_posting_them_
     assert claim.reply_parts == posted[1:]
     shown = "\n".join(b["text"]["text"] for r in replies for b in r.blocks or [] if b["type"] == "section")
     assert len(re.findall(r"Step 60:", shown)) == 1
-    assert action_ids(replies[-1]) == ["feedback_up", "feedback_down"]
+    assert action_ids(replies[-1]) == BUTTONS
 
 
 async def test_a_stream_the_person_stopped_keeps_what_they_saw_and_gets_sources_and_buttons(
@@ -195,4 +196,4 @@ async def test_a_stream_the_person_stopped_keeps_what_they_saw_and_gets_sources_
     assert "More detail 11" not in reply.display_text  # nothing beyond where they stopped
     assert seen.split("[1]")[0].strip() in reply.display_text
     assert "engineering/vpn.md" in reply.display_text  # the sources
-    assert action_ids(reply) == ["feedback_up", "feedback_down"]
+    assert action_ids(reply) == BUTTONS
