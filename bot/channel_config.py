@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from sqlalchemy import JSON, Boolean, Column, Float, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.table_store import TableStore
 from knowledge.base import KnowledgeBase
 from knowledge.slack_files import SOURCE as SLACK_SOURCE
 from knowledge.types import WORKSPACE, AccessScope
@@ -89,18 +89,8 @@ def folder_names(docs: Sequence[Path]) -> list[str]:
         return []
 
 
-class ChannelConfigStore:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        self._created = False
-        self._lock = asyncio.Lock()
-
-    async def create(self) -> None:
-        async with self._lock:
-            if not self._created:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
-                self._created = True
+class ChannelConfigStore(TableStore):
+    metadata = metadata
 
     async def get(self, team: str, channel: str) -> ChannelConfig | None:
         await self.create()

@@ -6,13 +6,13 @@ the proposed Q&A is drafted from (``bot.slack.resolved``).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import JSON, Column, Float, MetaData, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.table_store import TableStore
 
 metadata = MetaData()
 
@@ -34,18 +34,8 @@ class ExpertCall:
     called_at: float
 
 
-class ExpertCalls:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        self._created = False
-        self._lock = asyncio.Lock()
-
-    async def create(self) -> None:
-        async with self._lock:
-            if not self._created:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
-                self._created = True
+class ExpertCalls(TableStore):
+    metadata = metadata
 
     async def get(self, key: str) -> ExpertCall | None:
         await self.create()

@@ -27,9 +27,9 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy import JSON, Boolean, Column, Float, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import observe_gap
+from bot.table_store import TableStore
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +97,8 @@ def parse_since(text: str) -> float:
     return int(found.group(1)) * _UNIT[found.group(2)]
 
 
-class GapStore:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        self._created = False
-        self._lock = asyncio.Lock()
-
-    async def create(self) -> None:
-        async with self._lock:
-            if not self._created:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
-                self._created = True
+class GapStore(TableStore):
+    metadata = metadata
 
     def _dialect(self):
         return postgresql if self.engine.dialect.name == "postgresql" else sqlite

@@ -12,7 +12,6 @@ The thread's link is the entry's identity for people (``/kb forget <link>``); th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -22,8 +21,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Boolean, Column, Float, MetaData, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.table_store import TableStore
 from knowledge.saved_answers import SavedQA
 from knowledge.types import WORKSPACE
 
@@ -113,18 +112,8 @@ def parse_permalink(link: str) -> tuple[str, str]:
     return channel, thread_ts or f"{seconds}.{micros}"
 
 
-class ResolutionStore:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        self._created = False
-        self._lock = asyncio.Lock()
-
-    async def create(self) -> None:
-        async with self._lock:
-            if not self._created:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(metadata.create_all)
-                self._created = True
+class ResolutionStore(TableStore):
+    metadata = metadata
 
     async def put(self, resolution: Resolution) -> Resolution:
         """Insert or replace the thread's entry."""
