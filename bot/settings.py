@@ -25,7 +25,7 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
-    # Knowledge (issue 3)
+    # Knowledge
     docs: Annotated[list[Path], NoDecode] = _env("THREADWISE_DOCS", default_factory=list)
     milvus_uri: str = _env("MILVUS_URI", default="./data/milvus.db")
     milvus_token: SecretStr | None = _env("MILVUS_TOKEN", default=None)
@@ -46,9 +46,10 @@ class Settings(BaseSettings):
     passage_fold: int = _env("THREADWISE_PASSAGE_FOLD", default=2, ge=0, le=4)
     passage_dedup: float = _env("THREADWISE_PASSAGE_DEDUP", default=0.8, gt=0, le=1)
     # Off: a sync refuses to remove more than half of a folder's documents (an unmounted volume).
+    embed_threads: int = _env("THREADWISE_EMBED_THREADS", default=0, ge=0, le=64)
     allow_mass_delete: bool = _env("THREADWISE_ALLOW_MASS_DELETE", default=False)
 
-    # The agent team (issue 4)
+    # The agent team
     model: str = _env("THREADWISE_MODEL", default="gpt-4o-mini")
     analyst_model: str | None = _env("THREADWISE_ANALYST_MODEL", default=None)
     writer_model: str | None = _env("THREADWISE_WRITER_MODEL", default=None)
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     # "search": reply with the best passages and their sources, no model (also the case without one).
     answer_mode: Literal["team", "search"] = _env("THREADWISE_ANSWER_MODE", default="team")
 
-    # Slack (issue 5). Tokens are checked when `serve` / `socket` start, not here: other commands run without them.
+    # Slack. Tokens are checked when `serve` / `socket` start, not here: other commands run without them.
     slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN", default=None)
     slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET", default=None)
     slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN", default=None)
@@ -83,14 +84,14 @@ class Settings(BaseSettings):
     # files shared in that conversation; "workspace" gives them the internal documents too.
     external: Literal["conversation", "workspace"] = _env("THREADWISE_EXTERNAL", default="conversation")
 
-    # Production (issue 6). Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
+    # Production. Unset: SQLite upgrades its schema at start, PostgreSQL needs `threadwise db upgrade`.
     auto_migrate: bool | None = _env("THREADWISE_AUTO_MIGRATE", default=None)
     # AgentOS, Agno's control plane, on its own port of the `serve` process; the key is checked at start.
     agentos: bool = _env("THREADWISE_AGENTOS", default=False)
     agentos_key: SecretStr | None = _env("THREADWISE_AGENTOS_KEY", default=None)
     agentos_port: int = _env("THREADWISE_AGENTOS_PORT", default=7777, ge=1, le=65535)
 
-    # The loop (issue 15): who may run /kb config, besides the workspace's admins and owners.
+    # The loop: who may run /kb config, besides the workspace's admins and owners.
     admins: Annotated[list[str], NoDecode] = _env("THREADWISE_ADMINS", default_factory=list)
 
     # Logging
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
             passages=PassageSettings(
                 neighbours=self.passage_neighbours, fold_gap=self.passage_fold, dedup=self.passage_dedup
             ),
+            embed_threads=self.embed_threads,
             allow_mass_delete=self.allow_mass_delete,
         )
 

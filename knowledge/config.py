@@ -33,6 +33,7 @@ class KnowledgeConfig:
     rrf_k: int = 60
     passages: PassageSettings = field(default_factory=PassageSettings)  # knowledge/passages.py
     embed_batch: int = 64
+    embed_threads: int = 0  # onnxruntime threads for the local transformer model; 0: every core
     allow_mass_delete: bool = False  # a sync may remove more than half of a folder's documents
 
     @property

@@ -46,7 +46,7 @@ EMBEDDERS = ("local", "wordllama", "openai")
 def make_embedder(config: KnowledgeConfig) -> Embedder:
     if config.embedder in ("local", "wordllama"):
         if config.model_name in TRANSFORMER_MODELS:
-            return TransformerEmbedder(config.model_name)
+            return TransformerEmbedder(config.model_name, threads=config.embed_threads)
         return LocalEmbedder(config.model_name)
     if config.embedder == "openai":
         return OpenAIEmbedder(

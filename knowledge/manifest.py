@@ -45,7 +45,7 @@ documents = Table(
     "kb_documents",
     metadata,
     Column("doc_id", String(64), primary_key=True),
-    Column("source", String(32), nullable=False),  # "folder" (issue 3), "slack" (issue 7)
+    Column("source", String(32), nullable=False),  # "folder", "slack" or "saved"
     Column("path", String(1024), nullable=False),  # shown and cited: relative to its folder
     Column("location", String(2048), nullable=False),  # where to read it: absolute path or URL
     Column("title", String(512), nullable=False, default=""),

@@ -1,4 +1,4 @@
-"""Files shared in Slack as knowledge, each visible only where it was shared (issue 7).
+"""Files shared in Slack as knowledge, each visible only where it was shared.
 
 The bot downloads; this module takes bytes and metadata, so ``knowledge`` still never speaks to Slack.
 It uses the folder sync's write-ahead protocol (``knowledge.writeahead``, manifest rows with

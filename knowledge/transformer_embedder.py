@@ -12,7 +12,6 @@ all-MiniLM-L6-v2 is a symmetric model: questions and passages take no prefix (un
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +58,9 @@ def _model_file(model: TransformerModel) -> Path:
     return Path(package.__file__).parent / "model.onnx"
 
 
-def _load(model: TransformerModel, max_tokens: int) -> tuple[Any, Any]:
+def _load(model: TransformerModel, max_tokens: int, threads: int) -> tuple[Any, Any]:
     with _load_lock:
-        if (model.name, max_tokens) not in _loaded:
+        if (model.name, max_tokens, threads) not in _loaded:
             import onnxruntime
             from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
             from tokenizers.models import WordPiece
@@ -80,7 +79,7 @@ def _load(model: TransformerModel, max_tokens: int) -> tuple[Any, Any]:
             tokenizer.enable_truncation(max_tokens)
             tokenizer.enable_padding(pad_id=vocab["[PAD]"], pad_token="[PAD]")
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = int(os.environ.get("THREADWISE_EMBED_THREADS", "0"))
+            options.intra_op_num_threads = threads  # 0: onnxruntime uses every core
             # No busy-waiting between calls: the same process serves Slack and the other engineers'
             # processes share the cores.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -88,15 +87,19 @@ def _load(model: TransformerModel, max_tokens: int) -> tuple[Any, Any]:
             session = onnxruntime.InferenceSession(
                 str(_model_file(model)), options, providers=["CPUExecutionProvider"]
             )
-            _loaded[model.name, max_tokens] = (session, tokenizer)
-        return _loaded[model.name, max_tokens]
+            _loaded[model.name, max_tokens, threads] = (session, tokenizer)
+        return _loaded[model.name, max_tokens, threads]
 
 
 class TransformerEmbedder:
     """Mean-pooled, unit-length sentence vectors from a small BERT-family ONNX model."""
 
     def __init__(
-        self, model: str = "all-minilm-l6-v2-int8", batch_size: int = BATCH, max_tokens: int = MAX_TOKENS
+        self,
+        model: str = "all-minilm-l6-v2-int8",
+        batch_size: int = BATCH,
+        max_tokens: int = MAX_TOKENS,
+        threads: int = 0,
     ):
         if model not in TRANSFORMER_MODELS:
             raise EmbeddingError(f"unknown transformer model {model!r}")
@@ -108,6 +111,7 @@ class TransformerEmbedder:
         self.name = f"local:{model}" + (f"@{max_tokens}" if max_tokens != MAX_TOKENS else "")
         self.dimension = self.spec.dimension
         self.batch_size = max(1, batch_size)
+        self.threads = max(0, threads)  # onnxruntime threads (THREADWISE_EMBED_THREADS); 0: every core
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._embed([self.spec.passage_prefix + text if text.strip() else "" for text in texts])
@@ -118,7 +122,7 @@ class TransformerEmbedder:
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        session, tokenizer = _load(self.spec, self.max_tokens)
+        session, tokenizer = _load(self.spec, self.max_tokens, self.threads)
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # An empty text carries no meaning: it keeps a zero vector, as with the other embedders.
         order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))

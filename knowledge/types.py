@@ -12,7 +12,7 @@ SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "bm25")
 
 # Every folder document is visible to the whole workspace. Slack files shared in a private
-# conversation get ``channel:<id>`` (issue 7); a search always names the tokens it may see.
+# conversation get ``channel:<id>``; a search always names the tokens it may see.
 WORKSPACE = "workspace"
 
 

@@ -129,3 +129,13 @@ def test_the_image_ships_the_product_without_the_local_slack_workspace():
     ]
     assert {"bot", "knowledge"} <= set(copied)
     assert "localslack" not in copied and "." not in copied
+
+
+def test_env_example_copied_as_dot_env_loads_and_names_only_real_settings(tmp_path: Path):
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    names = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.M))
+    assert names - setting_names() == set()
+    assert setting_names() - names == set(), "every setting is listed in .env.example"
+    (tmp_path / ".env").write_text(text, encoding="utf-8")
+    settings = Settings(_env_file=tmp_path / ".env")  # a newcomer's `cp .env.example .env` must start
+    assert settings.workers == 2 and settings.auto_migrate is None

@@ -1,4 +1,4 @@
-"""Files shared in Slack become knowledge (issue 7): the bot's side of ``knowledge.slack_files``.
+"""Files shared in Slack become knowledge: the bot's side of ``knowledge.slack_files``.
 
 ``FileIndexer`` runs one job at a time on the bot's loop (so a share, an edit and a delete of the same
 file apply in the order Slack sent them), well away from the acknowledgements: listeners only queue a

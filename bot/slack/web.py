@@ -167,7 +167,7 @@ class SlackWeb:
             log.warning("slack response_url failed: HTTP %s %s", response.status_code, response.body[:200])
             raise SlackCallError("response_url", f"http_{response.status_code}")
 
-    # -- the loop: settings, experts, resolved threads (issue 15) -------------------------------
+    # -- the loop: settings, experts, resolved threads ----------------------------------------
 
     async def post_ephemeral(
         self,
@@ -340,7 +340,7 @@ class SlackWeb:
         """What a channel event just said (made private / public): no stale cached answer after it."""
         self._private.put(channel, private)
 
-    # -- files (issue 7) -----------------------------------------------------------------------
+    # -- files ---------------------------------------------------------------------------------
 
     async def file_info(self, file_id: str) -> dict[str, Any] | None:
         """A file's object, or None when it is gone or the bot may no longer see it."""

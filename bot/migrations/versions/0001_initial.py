@@ -1,4 +1,4 @@
-"""The tables as of issue 6: manifest, ledger, feedback.
+"""The first tables: manifest, ledger, feedback.
 
 Revision ID: 0001
 Revises:

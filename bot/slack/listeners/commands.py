@@ -140,7 +140,7 @@ async def _run_sync(bot: SlackBot, response_url: str) -> None:
         await _respond(bot, response_url, render_error(f"The sync failed: {exc}"))
         return
     await _respond(bot, response_url, render_sync_report(report.to_dict()))
-    indexer = getattr(bot, "files", None)  # issue 7: the files shared in Slack, listed again
+    indexer = getattr(bot, "files", None)  # the files shared in Slack, listed again
     if indexer is not None:
         try:
             shared = await indexer.reconcile()

@@ -1,4 +1,4 @@
-"""File and channel events that change what the knowledge base holds (issue 7); thin: each queues a job.
+"""File and channel events that change what the knowledge base holds; thin: each queues a job.
 
 ``file_shared`` / ``file_unshared`` / ``file_change`` / ``file_deleted``, the bot leaving a conversation
 (``channel_left`` / ``group_left``), and, through the message listener (Bolt runs one listener per
