@@ -102,6 +102,9 @@ async def test_every_stderr_line_of_serve_is_a_json_object(tmp_path: Path):
                     THREADWISE_LOG_FORMAT="json",
                     THREADWISE_MODEL_RETRIES="0",
                     THREADWISE_SYNC_MINUTES="0",
+                    # One answer worker: the one that opened the collection meets its drop (a second
+                    # worker opening it afterwards would create it anew and meet no error).
+                    THREADWISE_WORKERS="1",
                     THREADWISE_AGENTOS="1",
                     THREADWISE_AGENTOS_KEY="agentos-key-0123456789",
                     THREADWISE_AGENTOS_PORT=str(agentos_port),

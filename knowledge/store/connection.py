@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from pathlib import Path
@@ -99,8 +100,12 @@ def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> 
             lite_path = str(path.resolve())
             _lite_users[lite_path] = _lite_users.get(lite_path, 0) + 1
         return client, lite_path
+    # A server on loopback is, in practice, `milvus-lite server` (the one `serve` starts for a Lite file,
+    # or a developer's): it keeps gRPC's default ping policy, so pymilvus's 10 s keepalive pings earn a
+    # GOAWAY "too_many_pings" and a dropped connection. A Milvus server permits those pings.
+    options = {"grpc_options": LITE_GRPC} if _on_loopback(uri) else {}
     try:
-        return MilvusClient(uri, token=config.milvus_token or "", timeout=connect_timeout), None
+        return MilvusClient(uri, token=config.milvus_token or "", timeout=connect_timeout, **options), None
     except MilvusException as exc:
         if is_unreachable(exc):
             wait = f"{connect_timeout:g}s"
@@ -108,6 +113,16 @@ def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> 
                 f"cannot reach Milvus at {where} (refused, or no answer in {wait})"
             ) from None
         raise StoreUnavailable(f"cannot connect to Milvus at {where}: {one_line(exc)}") from None
+
+
+def _on_loopback(uri: str) -> bool:
+    host = urlsplit(uri).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def release_lite(path: str) -> None:
