@@ -309,9 +309,22 @@ def block_actions_payload(
     }
     if message.thread_ts:
         container["thread_ts"] = message.thread_ts
-    payload = _block_actions(ws, person, channel, container, act, trigger_id, response_url)
-    payload["message"] = ws.render(message)
-    return payload
+    return {
+        "type": "block_actions",
+        "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
+        "api_app_id": ws.app_id,
+        "token": "verification-token-unused",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": ws.team_id, "domain": ws.domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel.id, "name": "directmessage" if channel.is_dm else channel.name},
+        "message": ws.render(message),
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [act],
+    }
 
 
 def ephemeral_actions_payload(
@@ -344,19 +357,6 @@ def ephemeral_actions_payload(
     }
     if ephemeral.thread_ts:
         container["thread_ts"] = ephemeral.thread_ts
-    return _block_actions(ws, person, channel, container, act, trigger_id, response_url)
-
-
-def _block_actions(
-    ws: Workspace,
-    person: Any,
-    channel: Any,
-    container: dict[str, Any],
-    act: dict[str, Any],
-    trigger_id: str,
-    response_url: str,
-) -> dict[str, Any]:
-    """The ``block_actions`` envelope shared by clicks in posted and in ephemeral messages."""
     return {
         "type": "block_actions",
         "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
