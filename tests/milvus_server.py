@@ -51,7 +51,7 @@ class MilvusServer:
         return self
 
     def _wait_until_it_answers(self, timeout: float) -> None:
-        from pymilvus import MilvusClient
+        from knowledge.store.connection import milvus_client
 
         deadline = time.monotonic() + timeout
         while True:
@@ -63,7 +63,7 @@ class MilvusServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     pass
-                client = MilvusClient(self.uri, timeout=5)
+                client = milvus_client(self.uri, timeout=5)
                 try:
                     client.list_collections(timeout=5)
                     return

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from pymilvus import MilvusClient
 
 from bot.answer_eval import cited_claims, claim_supported
 from bot.cli import main
@@ -39,6 +38,7 @@ from knowledge.evaluation import (
 )
 from knowledge.fusion import fuse_ranks
 from knowledge.manifest import Manifest
+from knowledge.store.connection import milvus_client
 from knowledge.types import Chunk, Hit
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelRequest, ModelServer, Text, ToolCall
@@ -311,7 +311,7 @@ def served(tmp_path: Path, corpus: Path) -> tuple[dict[str, str], KnowledgeConfi
 
 
 def serving_state(config: KnowledgeConfig) -> tuple[list[str], int, dict]:
-    client = MilvusClient(config.milvus_uri)
+    client = milvus_client(config.milvus_uri)
     try:
         collections = sorted(client.list_collections())
         rows = client.query(config.collection, filter="", output_fields=["count(*)"])

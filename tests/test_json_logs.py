@@ -18,8 +18,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from pymilvus import MilvusClient
 
+from knowledge.store.connection import milvus_client
 from localslack.emulator import SlackEmulator
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
@@ -129,7 +129,7 @@ async def test_every_stderr_line_of_serve_is_a_json_object(tmp_path: Path):
 
                     said = await slack.user_says("C_GENERAL", VPN_QUESTION)
                     await slack.wait_for_reply("C_GENERAL", said.ts, timeout=60)
-                    MilvusClient(uri=milvus_uri).drop_collection("json_logs")  # underneath the bot
+                    milvus_client(milvus_uri).drop_collection("json_logs")  # underneath the bot
                     said = await slack.user_says("C_GENERAL", "how many vacation days do I get?")
                     await slack.wait_for_reply("C_GENERAL", said.ts, timeout=60)
 

@@ -262,7 +262,13 @@ async def test_a_mention_is_answered_in_its_thread_with_sources_and_buttons(
         # The reply already exists (an empty stream), and the ledger knows it, before the model answers.
         (started,) = await slack.wait_for(lambda: slack.bot_messages("C_GENERAL", said.ts), timeout=1.0)
         assert started.streaming and started.text == ""
-        (claim,) = await bot.ledger.all()
+        # the worker records the message right after Slack returns its ts, well before the model's 1.5 s
+
+        async def recorded():
+            (claim,) = await bot.ledger.all()
+            return claim if claim.reply_ts else None
+
+        claim = await slack.wait_for(recorded, timeout=1.0)
         assert (claim.reply_ts, claim.reply_mode, claim.status) == (started.ts, "stream", "open")
 
         (reply,) = await slack.wait_for_reply("C_GENERAL", said.ts, timeout=15)

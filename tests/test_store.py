@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -372,3 +373,34 @@ def test_ping_answers_while_open(store: ChunkStore):
     store.close()
     with pytest.raises(StoreUnavailable):
         store.ping()
+
+
+def test_a_store_keeps_its_own_connection_to_a_server_other_clients_use(
+    milvus_server, embedder: LocalEmbedder, tmp_path: Path
+):
+    """pymilvus shares one channel per address and keeps the first client's gRPC options: a client made
+    with its defaults (10 s keepalive pings, which `milvus-lite server` answers with GOAWAY) must not
+    impose them on the store, and the store's channel goes away with it."""
+    from pymilvus import MilvusClient
+    from pymilvus.client.connection_manager import ConnectionManager
+
+    def dedicated() -> int:
+        return ConnectionManager.get_instance().get_stats()["dedicated_connections"]
+
+    foreign = MilvusClient(milvus_server.uri, timeout=5)  # pymilvus's defaults, shared by address
+    try:
+        before = dedicated()
+        store = ChunkStore(
+            KnowledgeConfig(docs=(), milvus_uri=milvus_server.uri, collection=f"own_{uuid.uuid4().hex[:12]}"),
+            embedder.name,
+            embedder.dimension,
+        )
+        store.open()
+        assert dedicated() == before + 1
+        leave = chunk("leave")
+        store.upsert([leave], embedder.embed_documents([leave.text]))
+        assert ids(search(store, embedder, "paid annual leave", "hybrid")) == ["hr-leave-v1"]
+        store.close()
+        assert dedicated() == before
+    finally:
+        foreign.close()

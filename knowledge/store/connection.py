@@ -68,7 +68,6 @@ def redact_uri(uri: str) -> str:
 def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> tuple[Any, str | None]:
     """A MilvusClient for ``config.milvus_uri`` and, for Milvus Lite, the resolved path it holds
     (give it back with ``release_lite`` when done)."""
-    from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
     uri = config.milvus_uri
@@ -92,7 +91,7 @@ def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> 
             )
         with _lite_lock:
             try:
-                client = MilvusClient(str(path), timeout=connect_timeout, grpc_options=LITE_GRPC)
+                client = milvus_client(str(path), timeout=connect_timeout)
             except MilvusException as exc:
                 if _lite_path_is_locked(path):
                     raise StoreUnavailable(LITE_LOCKED.format(uri=uri)) from None
@@ -100,12 +99,8 @@ def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> 
             lite_path = str(path.resolve())
             _lite_users[lite_path] = _lite_users.get(lite_path, 0) + 1
         return client, lite_path
-    # A server on loopback is, in practice, `milvus-lite server` (the one `serve` starts for a Lite file,
-    # or a developer's): it keeps gRPC's default ping policy, so pymilvus's 10 s keepalive pings earn a
-    # GOAWAY "too_many_pings" and a dropped connection. A Milvus server permits those pings.
-    options = {"grpc_options": LITE_GRPC} if _on_loopback(uri) else {}
     try:
-        return MilvusClient(uri, token=config.milvus_token or "", timeout=connect_timeout, **options), None
+        return milvus_client(uri, token=config.milvus_token or "", timeout=connect_timeout), None
     except MilvusException as exc:
         if is_unreachable(exc):
             wait = f"{connect_timeout:g}s"
@@ -113,6 +108,22 @@ def open_client(config: KnowledgeConfig, where: str, connect_timeout: float) -> 
                 f"cannot reach Milvus at {where} (refused, or no answer in {wait})"
             ) from None
         raise StoreUnavailable(f"cannot connect to Milvus at {where}: {one_line(exc)}") from None
+
+
+def milvus_client(uri: str, *, token: str = "", timeout: float = 10.0) -> Any:
+    """A MilvusClient of its own for a Milvus Lite file or server URL, with the gRPC options it needs.
+
+    pymilvus shares one channel per address among clients and keeps the options of whichever client
+    came first, so a client made elsewhere with pymilvus's defaults would impose them on ours: each
+    client here gets a dedicated channel, closed with the client. A server on loopback is, in practice,
+    `milvus-lite server` (the one `serve` starts for a Lite file, or a developer's): it keeps gRPC's
+    default ping policy, so pymilvus's 10 s keepalive pings earn a GOAWAY "too_many_pings" and a
+    dropped connection. A Milvus server permits those pings.
+    """
+    from pymilvus import MilvusClient
+
+    options = {"grpc_options": LITE_GRPC} if uri.endswith(".db") or _on_loopback(uri) else {}
+    return MilvusClient(uri, token=token, timeout=timeout, dedicated=True, **options)
 
 
 def _on_loopback(uri: str) -> bool:
