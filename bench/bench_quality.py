@@ -308,8 +308,8 @@ SECOND_STAGES = {
     "fold gap 2": PassageSettings(neighbours=0, dedup=1.0, fold_gap=2),
     "neighbours 1": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0),
     "neighbours 1, same heading": PassageSettings(neighbours=1, dedup=1.0, fold_gap=0, same_heading=True),
-    "dedup 0.8 + fold 2 + neighbours 1 (default: after the hit only)": PassageSettings(),
-    "dedup 0.8 + fold 2 + neighbours 1, before the hit too": PassageSettings(backward=True),
+    "dedup 0.8 + fold 2 + neighbours 1, after the hit only": PassageSettings(backward=False),
+    "dedup 0.8 + fold 2 + neighbours 1, before the hit too (default)": PassageSettings(),
     "dedup 0.8 + fold 2 + neighbours 2": PassageSettings(neighbours=2),
 }
 

@@ -193,7 +193,7 @@ def build_sources(cited: Iterable[int], chunks: Mapping[int, Chunk]) -> list[Sou
                 title=chunk.title,
                 heading=chunk.heading,
                 page=chunk.page,
-                snippet=snippet(chunk.text),
+                snippet=snippet(chunk.quote),
                 chunk_id=chunk.chunk_id,
                 url=chunk.url,
             )

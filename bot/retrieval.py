@@ -97,7 +97,7 @@ class Retrieval:
                 "heading": self.chunks[hit["n"]].heading,
                 "page": self.chunks[hit["n"]].page,
                 "chunk_id": self.chunks[hit["n"]].chunk_id,
-                "snippet": snippet(self.chunks[hit["n"]].text),
+                "snippet": snippet(self.chunks[hit["n"]].quote),
             }
             for hit in self.hits
         ]
@@ -153,6 +153,6 @@ def passages_text(intro: str, numbered: list[tuple[int, Chunk]]) -> str:
     lines = [intro]
     for n, chunk in numbered:
         where = " — ".join(part for part in (chunk.title, chunk.heading) if part) or chunk.doc_path
-        quoted = snippet(chunk.text, PASSAGE_CHARS).replace("\n", " ")
+        quoted = snippet(chunk.quote, PASSAGE_CHARS).replace("\n", " ")
         lines.append(f"**[{n}] {where}**\n> {quoted}")
     return "\n\n".join(lines)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     passage_neighbours: int = _env("THREADWISE_PASSAGE_NEIGHBOURS", default=1, ge=0, le=3)
     passage_fold: int = _env("THREADWISE_PASSAGE_FOLD", default=2, ge=0, le=4)
     passage_dedup: float = _env("THREADWISE_PASSAGE_DEDUP", default=0.8, gt=0, le=1)
+    passage_backward: bool = _env("THREADWISE_PASSAGE_BACKWARD", default=True)
     # Off: a sync refuses to remove more than half of a folder's documents (an unmounted volume).
     embed_threads: int = _env("THREADWISE_EMBED_THREADS", default=0, ge=0, le=64)
     allow_mass_delete: bool = _env("THREADWISE_ALLOW_MASS_DELETE", default=False)
@@ -160,7 +161,10 @@ class Settings(BaseSettings):
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
             passages=PassageSettings(
-                neighbours=self.passage_neighbours, fold_gap=self.passage_fold, dedup=self.passage_dedup
+                neighbours=self.passage_neighbours,
+                fold_gap=self.passage_fold,
+                dedup=self.passage_dedup,
+                backward=self.passage_backward,
             ),
             embed_threads=self.embed_threads,
             allow_mass_delete=self.allow_mass_delete,

@@ -9,14 +9,16 @@ Measured on the sample handbook (bench/README.md, "Second stage"), this stage:
    ``dedup`` (Jaccard similarity of their word 3-shingles) is left out;
 2. folds a candidate into an already chosen passage of the same document when it follows it by at
    most ``fold_gap`` chunks (the chunk between joins too), so neighbours take one slot, not two;
-3. expands each chosen passage with the ``neighbours`` chunks that follow it, whatever their heading
-   (a short section's fact often sits in the next one), fetched by id: chunk ids are deterministic by
-   document, version and position. Only what follows, by default (``backward``): a passage then starts
-   with the chunk that ranked, which is what a quote of it in Slack shows first.
+3. expands each chosen passage with the ``neighbours`` chunks on each side, whatever their heading
+   (a short section's fact often sits in the next one, or the one before), fetched by id: chunk ids are
+   deterministic by document, version and position. ``backward`` off keeps to what follows the chunk
+   that ranked (folds too).
 
 Each passage keeps the chunk and rank of its best-ranked member, so its citation (document, heading,
 page) is the one the search found; its text covers the whole span, in document order, with the overlap
-the chunker repeats between neighbours removed.
+the chunker repeats between neighbours removed. The passage also records where the ranked chunk's own
+text begins in it (``Chunk.start``): the model reads the whole passage, a source's quote
+(``Chunk.quote``) starts at the chunk that ranked, under its header line, as it would for that chunk alone.
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ class PassageSettings:
     fold_gap: int = 2  # a candidate this close to a chosen passage of its document joins it (0: off)
     max_span: int = 5  # chunks one passage may cover, neighbours included
     same_heading: bool = False  # neighbours only from the chosen chunk's own heading
-    # Off: a passage starts with the chunk that ranked, so its quote in Slack shows that chunk first.
-    backward: bool = False
+    backward: bool = True  # neighbours and folds before the chosen chunk too, not only after it
 
     @property
     def enabled(self) -> bool:
@@ -105,10 +106,7 @@ def build_passages(
         chosen.append(_Passage(hit, {chunk.position: chunk}))
     if fetch is not None:
         _fill(chosen, settings, fetch)
-    return [
-        Hit(chunk=replace(p.hit.chunk, text=_joined(p)), score=p.hit.score, rank=rank)
-        for rank, p in enumerate(chosen, start=1)
-    ]
+    return [Hit(chunk=_joined(p), score=p.hit.score, rank=rank) for rank, p in enumerate(chosen, start=1)]
 
 
 def _foldable(chosen: list[_Passage], chunk: Chunk, settings: PassageSettings) -> _Passage | None:
@@ -172,9 +170,12 @@ def _trim(passage: _Passage, low: int, high: int) -> None:
     passage.members = {pos: chunk for pos, chunk in passage.members.items() if low <= pos <= high}
 
 
-def _joined(passage: _Passage) -> str:
-    """The members' texts in document order: one header line, the chunker's overlap said once."""
+def _joined(passage: _Passage) -> Chunk:
+    """The ranked chunk with the members' texts in document order as its text: one header line, the
+    chunker's overlap said once, and where the ranked chunk's own text begins (for its quote)."""
+    ranked = passage.hit.chunk
     text = header = ""
+    start, shared = 0, False
     for pos in sorted(passage.members):
         part = passage.members[pos].text
         first, _, body = part.partition("\n")
@@ -184,8 +185,10 @@ def _joined(passage: _Passage) -> str:
         if first == header:
             part = body
         cut = _overlap(text, part)
+        if pos == ranked.position:  # its overlap with the chunk before is part of its own text
+            start, shared = (len(text) - cut if cut else len(text) + 1), first == header
         text += part[cut:] if cut else "\n" + part
-    return text
+    return replace(ranked, text=text, start=start, header_shared=shared)
 
 
 def _overlap(before: str, after: str, longest: int = 600, shortest: int = 20) -> int:

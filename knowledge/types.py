@@ -46,6 +46,20 @@ class Chunk:
     text: str
     access: str = WORKSPACE
     url: str = ""
+    # A passage (knowledge/passages.py) may open with the chunk before the one that ranked: where the
+    # ranked chunk's own text begins in ``text``, and whether its header line is the one ``text``
+    # starts with (a passage writes a shared header line once, at the top).
+    start: int = 0
+    header_shared: bool = False
+
+    @property
+    def quote(self) -> str:
+        """The text a quote of this chunk shows: from the chunk that ranked on, under its header line.
+
+        For a single chunk, its text. The model reads all of ``text``."""
+        if not self.header_shared:
+            return self.text[self.start :]
+        return self.text.partition("\n")[0] + "\n" + self.text[self.start :]
 
     def to_dict(self) -> dict:
         return asdict(self)

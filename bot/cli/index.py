@@ -69,7 +69,7 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         if chunk.page:
             where += f" (p. {chunk.page})"
         out.print(f"[bold]{hit.rank}. {where}[/bold]  [dim]score {hit.score:.4f}[/dim]")
-        text = " ".join(chunk.text.split())
+        text = " ".join(chunk.quote.split())
         out.print(f"   {text[:400]}{'…' if len(text) > 400 else ''}", markup=False)
     return 0
 
