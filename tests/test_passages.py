@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.citations import build_sources, snippet
+from bot.retrieval import PASSAGE_CHARS, format_passages, passages_text
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import LocalEmbedder
@@ -37,6 +39,21 @@ LAPTOPS = textwrap.dedent(
     to your home address or the nearest office, whichever you prefer.
     """
 )
+# Two short sections: a question about the second ranks its chunk; the rule it depends on is the section before.
+EXPENSES = textwrap.dedent(
+    """\
+    # Travel expenses
+
+    ## Approval
+
+    Any trip abroad needs written approval from a director before anything is booked, or it is not repaid.
+
+    ## Reimbursement
+
+    Reimbursement claims are filed in the finance portal with the receipts attached, and the money is paid
+    with the next salary run. Claims older than ninety days are not reimbursed.
+    """
+)
 PARKING = textwrap.dedent(
     """\
     # Parking
@@ -61,6 +78,7 @@ def kb(kb_config: KnowledgeConfig, docs_dir: Path):
     (docs_dir / "copies").mkdir()
     (docs_dir / "copies" / "parking.md").write_text(PARKING)  # the same policy kept in two folders
     (docs_dir / "visitor-parking.md").write_text(PARKING_FEES)
+    (docs_dir / "expenses.md").write_text(EXPENSES)
     base = KnowledgeBase(replace(kb_config, chunk_size=300, chunk_overlap=60))
     assert base.sync().ok
     yield base
@@ -105,6 +123,38 @@ def test_the_best_passage_carries_the_fact_from_the_next_chunk(
     assert len(passage.chunk.text) > len(first[0].chunk.text)
     if "replacement device" in text:  # document order, whichever chunk ranked first
         assert text.index("extension 4417") < text.index("replacement device")
+
+
+@pytest.mark.parametrize(
+    ("question", "before"),
+    [
+        # the chunk before is in the same section: the passage writes its header line once
+        ("When does IT ship a replacement laptop, and is it encrypted?", "extension 4417"),
+        # the chunk before is another section: each keeps its own header line
+        (
+            "How are reimbursement claims for travel expenses filed and paid?",
+            "written approval from a director",
+        ),
+    ],
+    ids=["same heading", "section before"],
+)
+def test_a_passage_holds_the_chunk_before_the_hit_and_its_quote_starts_at_the_hit(
+    kb: KnowledgeBase, question: str, before: str
+) -> None:
+    [ranked] = with_passages(kb, FIRST_STAGE_ONLY).search(question, k=1)
+    assert ranked.chunk.position > 0 and before not in ranked.chunk.text
+
+    [passage] = with_passages(kb, PassageSettings()).search(question, k=1)
+    assert passage.chunk.chunk_id == ranked.chunk.chunk_id
+    # The writer reads the whole passage, the chunk before included, in document order.
+    written = format_passages(question, "hybrid", [(1, passage.chunk)])
+    assert before in written
+    assert written.index(before) < written.index(" ".join(ranked.chunk.text.split("\n", 1)[1].split()[:4]))
+    # A source's quote, in an answer and in a search-only reply, is the ranked chunk's, as if alone.
+    [source] = build_sources([1], {1: passage.chunk})
+    assert source.snippet == snippet(ranked.chunk.text)
+    reply = passages_text("Passages:", [(1, passage.chunk)])
+    assert reply.split("\n> ", 1)[1] == snippet(ranked.chunk.text, PASSAGE_CHARS)
 
 
 def test_a_copy_of_a_passage_gives_its_place_to_a_distinct_one(kb: KnowledgeBase) -> None:
@@ -160,3 +210,5 @@ def test_the_second_stage_is_set_from_the_environment(monkeypatch: pytest.Monkey
     assert not Settings().knowledge().passages.enabled
     monkeypatch.delenv("THREADWISE_PASSAGE_NEIGHBOURS")
     assert Settings().knowledge().passages == PassageSettings(fold_gap=0, dedup=1.0)
+    monkeypatch.setenv("THREADWISE_PASSAGE_BACKWARD", "false")
+    assert Settings().knowledge().passages == PassageSettings(fold_gap=0, dedup=1.0, backward=False)
