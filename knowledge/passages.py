@@ -7,8 +7,9 @@ Measured on the sample handbook (bench/README.md, "Second stage"), this stage:
 
 1. drops near-duplicates: a candidate whose words overlap an earlier, better-ranked one by at least
    ``dedup`` (Jaccard similarity of their word 3-shingles) is left out;
-2. folds a candidate into an already chosen passage of the same document when it follows it by at
-   most ``fold_gap`` chunks (the chunk between joins too), so neighbours take one slot, not two;
+2. folds a candidate into an already chosen passage of the same document when it lies at most
+   ``fold_gap`` chunks before or after it (the chunk between joins too), so neighbours take one slot,
+   not two;
 3. expands each chosen passage with the ``neighbours`` chunks on each side, whatever their heading
    (a short section's fact often sits in the next one, or the one before), fetched by id: chunk ids are
    deterministic by document, version and position. ``backward`` off keeps to what follows the chunk
