@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     max_concurrent_answers: int = _env("THREADWISE_MAX_CONCURRENT_ANSWERS", default=8, ge=1, le=256)
     # Answer worker processes `serve` / `socket` start beside the front; 0 when deployed on their own.
     workers: int = _env("THREADWISE_WORKERS", default=2, ge=0, le=64)
+    # How much an answer worker process lowers its own CPU priority (Unix nice increment, 0: none), so
+    # that on a machine it shares with the front, a wave of answers being written never delays the
+    # acknowledgements Slack waits for (bench/README.md, "Slack acknowledgements").
+    worker_nice: int = _env("THREADWISE_WORKER_NICE", default=10, ge=0, le=19)
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)

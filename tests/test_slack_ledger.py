@@ -52,6 +52,20 @@ async def test_one_message_is_recorded_once_however_many_deliveries_race(engine:
     assert stored.context == {"channel_type": "channel"}
 
 
+async def test_a_burst_of_messages_each_delivered_twice_is_recorded_once_each(engine: AsyncEngine):
+    front = Ledger(engine, owner="front")
+    stamps = [f"1712345678.{i:06d}" for i in range(250)]  # more than one batch
+    deliveries = [a_claim(ts) for ts in stamps] + [a_claim(ts) for ts in reversed(stamps)]
+    held = a_claim("1712345679.000001")
+    won = await asyncio.gather(*(front.record(c) for c in deliveries), front.record(held, hold=True))
+    assert won.count(True) == 251
+    assert {c.ts for c, w in zip(deliveries, won, strict=False) if w} == set(stamps)
+    stored = {c.ts: c for c in await front.all()}
+    assert len(stored) == 251
+    assert stored[held.ts].owner == "front" and stored[stamps[0]].owner is None
+    assert won[-1] and held.owner == "front"
+
+
 async def test_a_queued_claim_is_taken_by_exactly_one_worker(engine: AsyncEngine):
     assert await Ledger(engine, owner="front").record(a_claim())
     workers = [Ledger(engine, owner=f"worker-{i}") for i in range(5)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -47,6 +48,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     require_slack(settings, "worker")
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
     _prepare_to_serve(settings, single_process=True)
+    if settings.worker_nice and hasattr(os, "nice"):
+        os.nice(settings.worker_nice)  # answers yield the CPU to the front's acknowledgements
 
     async def work() -> None:
         await run_worker(settings, stop_on_signals())
