@@ -45,6 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger import new_owner
 from bot.table_store import TableStore
@@ -108,7 +109,7 @@ class JobQueue(TableStore):
 
     metadata = metadata
 
-    def __init__(self, engine, *, lease: float = 30.0, owner: str | None = None):
+    def __init__(self, engine: AsyncEngine, *, lease: float = 30.0, owner: str | None = None):
         super().__init__(engine)
         self.lease = lease
         self.owner = owner or new_owner()

@@ -58,7 +58,7 @@ POLL_INTERVAL = 0.1  # seconds between asking the ledger for work when idle
 ORDER_WINDOW = 0.1
 STALL_LIMIT = 10.0  # seconds without a turn of the loop before the heartbeat lets the leases lapse
 AUDIENCE_SECONDS = 60.0  # a worker process hears no sharing events: it asks Slack again this often
-JOB_POLL_INTERVAL = 0.5  # seconds between asking for knowledge jobs when idle: none is waited on by a person
+JOB_POLL_INTERVAL = 0.5  # seconds between asking for knowledge jobs when idle (a job takes seconds)
 JOBS_AT_ONCE = 2  # the file jobs' lane and a /kb sync
 
 
@@ -93,7 +93,7 @@ class AnswerWorker:
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
         self._wake = asyncio.Event()
-        self._job_wake = asyncio.Event()
+        self._job_ended = False
         self._closing = False
         self._tick = time.monotonic()  # the last turn of the take loop
         self._heartbeat_stop = threading.Event()
@@ -137,7 +137,6 @@ class AnswerWorker:
         self._loops = [
             self._spawn(self._every(max(0.2, lease / 2), self._expire)),
             self._spawn(self._take_loop()),
-            self._spawn(self._job_loop()),
         ]
         self._heartbeat = threading.Thread(target=self._renew_leases, name="threadwise-leases", daemon=True)
         self._heartbeat.start()
@@ -147,6 +146,9 @@ class AnswerWorker:
     # -- taking work -----------------------------------------------------------------------------
 
     async def _take_loop(self) -> None:
+        """Claims every turn; knowledge jobs every JOB_POLL_INTERVAL or when one ended (one poller:
+        one database connection at a time)."""
+        next_jobs = 0.0
         while not self._closing:
             self._tick = time.monotonic()
             try:
@@ -156,6 +158,11 @@ class AnswerWorker:
                 ):
                     self._running[claim.key] = claim
                     self._spawn(self._answer(claim))
+                if self._job_ended or self._tick >= next_jobs:
+                    self._job_ended, next_jobs = False, self._tick + JOB_POLL_INTERVAL
+                    for job in await self.jobs.take(JOBS_AT_ONCE - len(self._jobs)):
+                        self._jobs[job.key] = job
+                        self._spawn(self._run_job(job))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -180,20 +187,6 @@ class AnswerWorker:
             with contextlib.suppress(OSError):
                 write_snapshot(REGISTRY)  # the front's /metrics counts it at once
 
-    async def _job_loop(self) -> None:
-        while not self._closing:
-            try:
-                for job in await self.jobs.take(JOBS_AT_ONCE - len(self._jobs)):
-                    self._jobs[job.key] = job
-                    self._spawn(self._run_job(job))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("taking knowledge jobs failed (%s: %s); trying again", type(exc).__name__, exc)
-            self._job_wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._job_wake.wait(), JOB_POLL_INTERVAL)
-
     async def _run_job(self, job: Job) -> None:
         bind(job=job.key)
         if job.attempts > 1:
@@ -210,7 +203,8 @@ class AnswerWorker:
             log.error("job %s could not be marked done (%s: %s)", job.key, type(exc).__name__, exc)
         finally:
             self._jobs.pop(job.key, None)
-            self._job_wake.set()  # the lane's next job may be waiting
+            self._job_ended = True  # the lane's next job may be waiting
+            self._wake.set()
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
