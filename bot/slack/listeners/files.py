@@ -27,8 +27,10 @@ def on_message(bot: SlackBot, event: dict[str, Any]) -> None:
     """Called by the message listener for every message event: the parts that concern files."""
     subtype = event.get("subtype")
     if subtype in ("channel_convert_to_private", "channel_convert_to_public") and event.get("channel"):
-        bot.audiences.forget_channel(event["channel"])  # for answers by workers on this process's threads
-        bot.record_job("privacy", event["channel"], {"private": subtype == "channel_convert_to_private"})
+        private = subtype == "channel_convert_to_private"
+        bot.web.note_private(event["channel"], private)  # what this process has cached, right at once
+        bot.audiences.forget_channel(event["channel"])
+        bot.record_job("privacy", event["channel"], {"private": private})
     elif subtype == "message_deleted":
         for file in (event.get("previous_message") or {}).get("files") or []:
             if file.get("id"):
