@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import pytest
 
 from bot.jobs import MAX_ATTEMPTS, JobQueue
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_async_engine
+from knowledge.sync import SYNC_LOCK
 from knowledge.types import AccessScope
 from localslack.emulator import SlackEmulator
 from tests import test_slack_files
@@ -65,6 +67,20 @@ async def test_a_file_shared_while_no_worker_runs_is_indexed_by_the_next_worker_
     assert "LENTIL-77" in found(kb, "soup of the day", AccessScope.workspace())
     assert report[0].text.startswith("Slack files: 0 added, 0 updated, 0 removed, 1 unchanged")
     assert any("taken again after its worker stopped (attempt 2)" in r.getMessage() for r in caplog.records)
+
+
+async def test_kb_sync_while_another_replica_syncs_tells_the_person_so(
+    slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
+):
+    assert kb.manifest.acquire_lock(SYNC_LOCK, "another-host:1:replica", timedelta(minutes=5))
+    async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
+        await slack.user_runs_command("/kb", "sync")
+        assert "Syncing the document folders" in slack.ephemerals("U_ALICE")[-1].text
+        await slack.wait_for(lambda: [e for e in slack.ephemerals("U_ALICE") if "already running" in e.text])
+        await bot.wait_idle(30)
+    shown = [e.text for e in slack.ephemerals("U_ALICE")]
+    assert shown[-1] == "A sync is already running. Check `/kb status` in a minute."
+    assert not [text for text in shown if text.startswith("Slack files:")]  # no reconcile after it
 
 
 # --- the queue ----------------------------------------------------------------------------------
