@@ -10,7 +10,8 @@ HTTP mode serves, on one aiohttp server:
 With ``THREADWISE_AGENTOS=1`` it also serves AgentOS on its own port (``bot.agentos``).
 
 Both modes are the Slack front: they verify, record, acknowledge and show the first sign. The answers,
-the periodic sync (THREADWISE_SYNC_MINUTES) and the Slack-file reconcile run in THREADWISE_WORKERS
+the files shared in Slack and ``/kb sync`` (recorded by the front as knowledge jobs, ``bot.jobs``), the
+periodic sync (THREADWISE_SYNC_MINUTES) and the Slack-file reconcile run in THREADWISE_WORKERS
 answer worker processes started beside the front (``bot.supervisor``; ``threadwise worker`` when
 deployed on their own). Both stop cleanly on SIGINT/SIGTERM; the workers hand unfinished claims back
 to the ledger.

@@ -94,7 +94,7 @@ async def test_an_externally_shared_channel_sees_only_its_own_files_and_unsharin
         "acme-sla.md",
         "# Acme SLA\n\nVPN incidents for Acme are answered within ORCA-4 hours.\n",
     )
-    await bot.files.wait_idle(30)
+    await bot.wait_idle(30)
     reply = await ask(slack, "C_PARTNERS", "how fast are VPN incidents answered for Acme?")
     assert "acme-sla.md" in reply
     assert HANDBOOK not in sent_to_model(model, since) and "ORCA-4" in sent_to_model(model, since)

@@ -14,6 +14,7 @@ import pytest
 from bot.playground.server import Playground, playground_settings
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
+from knowledge.slack_files import SOURCE
 from tests.corpus import write_corpus
 
 
@@ -100,3 +101,26 @@ async def test_the_loop_works_from_the_playground_page(settings: Settings):
 
 async def _views(get) -> list:
     return (await get("/pg/views"))["views"]
+
+
+async def test_a_file_dropped_on_the_page_is_indexed_and_kb_sync_reports_it(settings: Settings):
+    async with Playground(settings, port=0) as playground, aiohttp.ClientSession(playground.url) as http:
+        form = aiohttp.FormData()
+        form.add_field("channel", "C_GENERAL")
+        form.add_field("file", b"# Menu\n\nSoup of the day is LENTIL-77.\n", filename="menu.md")
+        async with http.post("/pg/share", data=form) as response:
+            assert response.status == 200, await response.text()
+        command = {"command": "/kb", "text": "sync", "channel": "C_GENERAL"}
+        async with http.post("/pg/command", json=command) as response:
+            assert response.status == 200, await response.text()
+
+        async def report() -> list[dict]:
+            async with http.get("/pg/messages/C_GENERAL") as response:
+                shown = (await response.json())["ephemerals"]
+            return [e for e in shown if e["text"].startswith("Slack files:")]
+
+        (files,) = await until(report)
+        assert ", 0 removed, " in files["text"]
+        assert playground.bot is not None
+        indexed = playground.bot.knowledge.manifest.documents(SOURCE).values()
+        assert [d.path for d in indexed] == ["menu.md"]

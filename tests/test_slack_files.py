@@ -68,7 +68,7 @@ async def bot(slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: Kno
 
 
 async def indexed(bot: SlackBot) -> None:
-    await bot.files.wait_idle(timeout=30)
+    await bot.wait_idle(timeout=30)  # every knowledge job done, by the worker
 
 
 def found(kb: KnowledgeBase, query: str, scope: AccessScope) -> str:

@@ -18,6 +18,8 @@ from bot.ledger import Ledger
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
+from knowledge.manifest import Manifest
+from knowledge.slack_files import SOURCE
 from localslack.emulator import SlackEmulator
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
@@ -110,10 +112,11 @@ async def test_a_process_killed_mid_answer_finishes_it_once_after_a_restart(tmp_
     assert "xoxb-emulator" not in logged and API_KEY not in logged
 
 
-async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
+async def test_threadwise_socket_syncs_indexes_files_answers_and_reconnects(tmp_path: Path):
     """``threadwise socket``: the periodic sync runs in the process (nothing was indexed before it
-    started), answers arrive over Socket Mode, a dropped connection comes back, SIGTERM exits 0."""
-    docs = tmp_path / "docs"
+    started), answers arrive over Socket Mode, a shared file and /kb sync are done by the worker
+    processes, a dropped connection comes back, SIGTERM exits 0."""
+    docs, database = tmp_path / "docs", f"sqlite:///{tmp_path / 'threadwise.db'}"
     write_corpus(docs)
     with ModelServer() as model:
         script_team(model)
@@ -123,7 +126,7 @@ async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
                 model,
                 docs=docs,
                 milvus_uri=str(tmp_path / "milvus.db"),
-                database_url=f"sqlite:///{tmp_path / 'threadwise.db'}",
+                database_url=database,
                 socket_mode=True,
                 THREADWISE_SYNC_MINUTES="60",
             )
@@ -146,6 +149,21 @@ async def test_threadwise_socket_syncs_answers_and_reconnects(tmp_path: Path):
                 assert [(a.transport, a.ok) for a in said.acks] == [("socket", True), ("socket", True)]
                 (reply,) = await slack.wait_for_reply("C_GENERAL", said.ts, timeout=30)
                 assert "engineering/vpn.md [1]" in reply.display_text
+
+                await slack.user_shares_file(
+                    "C_GENERAL", "menu.md", "# Menu\n\nSoup of the day is LENTIL-77.\n"
+                )
+                await slack.user_runs_command("/kb", "sync")
+                assert "Syncing the document folders" in slack.ephemerals("U_ALICE")[-1].text
+                files = await slack.wait_for(
+                    lambda: [e for e in slack.ephemerals("U_ALICE") if e.text.startswith("Slack files:")], 60
+                )
+                assert ", 0 removed, " in files[0].text and "skipped" in files[0].text
+                manifest = Manifest(database)
+                try:
+                    assert [d.path for d in manifest.documents(SOURCE).values()] == ["menu.md"]
+                finally:
+                    manifest.close()
 
                 await slack.socket.drop()
                 await slack.socket.wait_connected(count=2, timeout=30)

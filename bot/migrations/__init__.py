@@ -1,8 +1,8 @@
 """The schema of every table threadwise owns, as Alembic migrations shipped inside the package.
 
 Tables: the manifest (``kb_documents``, ``kb_sync_runs``, ``locks``), the ledger (``slack_claims``),
-feedback (``answers``, ``feedback``) and the loop (``gaps``, ``channel_configs``, ``saved_answers``,
-``expert_calls``). Agno creates and upgrades its own session tables.
+feedback (``answers``, ``feedback``), the knowledge jobs (``knowledge_jobs``) and the loop (``gaps``,
+``channel_configs``, ``saved_answers``, ``expert_calls``). Agno creates and upgrades its own session tables.
 
 The migration scripts are found next to this module (no ``alembic.ini`` needed), so
 ``threadwise db upgrade`` works from any folder and in the installed wheel. Start-up policy
@@ -34,12 +34,13 @@ class SchemaBehind(Exception):
 
 def target_metadata() -> list[MetaData]:
     """The tables as the code declares them; the migrations must produce exactly these."""
-    from bot import channel_config, experts, feedback, gaps, ledger, resolutions
+    from bot import channel_config, experts, feedback, gaps, jobs, ledger, resolutions
     from knowledge import manifest
 
     return [
         manifest.metadata,
         ledger.metadata,
+        jobs.metadata,
         feedback.metadata,
         gaps.metadata,
         channel_config.metadata,

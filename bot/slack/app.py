@@ -8,6 +8,7 @@ with Slack, creates the tables and builds the Bolt app.
 The front answers nothing itself: Bolt acknowledges each event before any listener runs
 (``process_before_response=False``), the receiver records the message in the ledger and shows the
 working sign, and answer workers (``bot.slack.worker``, in their own processes) take it from there.
+File and channel events and ``/kb sync`` are recorded as knowledge jobs (``bot.jobs``) the same way.
 So acknowledgements stay fast whatever the model and the team are doing.
 """
 
@@ -25,6 +26,7 @@ from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.experts import ExpertCalls
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore
+from bot.jobs import JobKind, JobQueue
 from bot.ledger import Claim, Ledger, new_owner
 from bot.metrics import count_slack_request
 from bot.resolutions import ResolutionStore
@@ -143,6 +145,7 @@ class SlackBot:
         self.web: SlackWeb
         self.identity: BotIdentity
         self.ledger: Ledger
+        self.jobs: JobQueue
         self.feedback: FeedbackStore
         self.gaps: GapStore
         self.channels: ChannelConfigStore
@@ -166,12 +169,14 @@ class SlackBot:
             ) from None
         self.engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self.engine, lease=settings.claim_lease, owner=self._owner)
+        self.jobs = JobQueue(self.engine, lease=settings.claim_lease, owner=self._owner)
         self.feedback = FeedbackStore(self.engine)
         self.gaps = GapStore(self.engine)
         self.channels = ChannelConfigStore(self.engine)
         self.resolutions = ResolutionStore(self.engine)
         self.expert_calls = ExpertCalls(self.engine)
         await self.ledger.create()
+        await self.jobs.create()
         await self.feedback.create()
         me = BotUser(self.identity.user_id, self.identity.bot_id)
         # Who may read what: the listeners keep it true (sharing events); answer workers on threads of
@@ -218,6 +223,19 @@ class SlackBot:
             await asyncio.sleep(ACK_QUIET)
         return await coroutine
 
+    def record_job(self, kind: JobKind, subject: str, args: dict[str, Any] | None = None) -> None:
+        """An acknowledged file or channel event: a knowledge job for the workers (``bot.jobs``)."""
+
+        async def record() -> None:
+            try:
+                await self.jobs.record(kind, subject, args)
+            except Exception as exc:  # the next reconcile catches up with what the event said
+                log.error(
+                    "could not record the %s job for %s (%s: %s)", kind, subject, type(exc).__name__, exc
+                )
+
+        self._receive(record())
+
     async def claim(self, claim: Claim) -> Claim | None:
         """/ask, before its ack: recorded and held here until its thread is posted; None if seen before."""
         return claim if await self.ledger.record(claim, hold=True) else None
@@ -228,19 +246,24 @@ class SlackBot:
             self._receive(self.receiver.command(claim))
 
     async def wait_idle(self, timeout: float | None = None) -> None:
-        """Until every recorded message is answered, by whichever worker (tests, benchmarks)."""
+        """Until every recorded message is answered and every knowledge job done, by whichever
+        worker (tests, benchmarks)."""
 
         async def idle() -> None:
             while True:
                 await asyncio.gather(*self._receiving, return_exceptions=True)
-                if not self._receiving and await self.ledger.open_count() == 0:
+                if (
+                    not self._receiving
+                    and await self.ledger.open_count() == 0
+                    and await self.jobs.pending() == 0
+                ):
                     return
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(idle(), timeout)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
-        """Background work a listener hands on (e.g. /kb sync); cancelled at stop."""
+        """Background work a listener hands on (e.g. /kb status); cancelled at stop."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -1,12 +1,13 @@
 """Files shared in Slack become knowledge: the bot's side of ``knowledge.slack_files``.
 
-``FileIndexer`` runs one job at a time on the bot's loop (so a share, an edit and a delete of the same
-file apply in the order Slack sent them), well away from the acknowledgements: listeners only queue a
-job. Each job looks the file up (files.info), works out where it is shared and whether each place is
-private (``SlackWeb.is_private``: unknown is private), downloads it with the bot token and hands the
-bytes to ``knowledge.slack_files`` in a thread.
+The front's listeners only record a job (``bot.jobs``); ``FileIndexer`` runs them in the answer
+workers, one at a time across all of them (so a share, an edit and a delete of the same file apply in
+the order Slack sent them). Each job looks the file up (files.info), works out where it is shared and
+whether each place is private (``SlackWeb.is_private``: unknown is private) or shared with another
+organisation, downloads it with the bot token and hands the bytes to ``knowledge.slack_files`` in a
+thread.
 
-``reconcile`` lists the files of every conversation the bot is in (users.conversations, then
+A reconcile lists the files of every conversation the bot is in (users.conversations, then
 files.list per conversation): files shared while the bot was down are indexed, files gone from Slack
 are removed (only after a complete listing), and access follows channels made private.
 """
@@ -14,12 +15,11 @@ are removed (only after a complete listing), and access follows channels made pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.jobs import Job
 from bot.settings import Settings
 from bot.slack.audience import Audiences
 from bot.slack.web import FileTooLarge, SlackCallError, SlackWeb, make_client
@@ -35,108 +35,43 @@ DOWNLOAD_TIMEOUT = 180.0
 
 
 class FileIndexer:
-    def __init__(
-        self,
-        web: SlackWeb,
-        knowledge: KnowledgeBase,
-        settings: Settings,
-        audiences: Audiences | None = None,
-    ):
+    """Runs the Slack-file jobs (``bot.jobs``) in an answer worker, one at a time (their lane)."""
+
+    def __init__(self, web: SlackWeb, knowledge: KnowledgeBase, settings: Settings):
         self.web = web
-        self.audiences = audiences
         self.knowledge = knowledge
         self.settings = settings
-        self._queue: asyncio.Queue[tuple[str, Callable[[], Awaitable[Any]]]] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self.last: FilesReport | None = None  # the last reconcile's outcome
+        self.audiences = Audiences(settings.external, knowledge=knowledge)
+        self._team: str | None = None
 
-    # -- what listeners call (never blocks) ------------------------------------------------------
-
-    def shared(self, file_id: str) -> None:
-        """A file was shared or unshared: look it up again and index what it is now."""
-        self._submit(f"file:{file_id}", lambda: self._refresh(file_id))
-
-    def changed(self, file_id: str) -> None:
-        """A file's content changed (file_change): download it again whatever its metadata says."""
-        self._submit(f"changed:{file_id}", lambda: self._refresh(file_id, force=True))
-
-    def deleted(self, file_id: str) -> None:
-        self._submit(f"deleted:{file_id}", lambda: self._remove(file_id))
-
-    def left(self, channel: str) -> None:
-        """The bot left a conversation: what only it could see goes now; the rest is listed again."""
-        self._submit(f"left:{channel}", lambda: self._left(channel))
-
-    def audience_changed(self, channel: str) -> None:
-        """Shared with another organisation, or unshared: the access of its files is worked out again."""
-        self._submit(f"audience:{channel}", lambda: self._refresh_channel(channel))
-
-    def privacy_changed(self, channel: str, private: bool) -> None:
-        self.web.note_private(channel, private)
-        if self.audiences is not None:
-            self.audiences.forget_channel(channel)
-        self._submit(f"privacy:{channel}", lambda: self._refresh_channel(channel))
-
-    def reconcile_soon(self) -> None:
-        self._submit("reconcile", self._reconcile)
-
-    async def reconcile(self) -> FilesReport:
-        """Run a reconcile now, in turn with the other jobs; its report."""
-        done: asyncio.Future[FilesReport] = asyncio.get_running_loop().create_future()
-
-        async def job() -> None:
-            try:
-                done.set_result(await self._reconcile())
-            except Exception as exc:
-                done.set_exception(exc)
-
-        self._queue.put_nowait(("reconcile-now", job))
-        self._idle.clear()
-        return await done
-
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._idle.wait(), timeout)
-
-    # -- the job loop ----------------------------------------------------------------------------
-
-    async def run(self, *, periodic_reconcile: bool = True) -> None:
-        """Until cancelled; with THREADWISE_SYNC_MINUTES > 0 and ``periodic_reconcile``, also a
-        reconcile at start and periodically."""
-        periodic = None
-        if periodic_reconcile and self.settings.sync_minutes > 0:
-            periodic = asyncio.get_running_loop().create_task(self._periodic())
-        try:
-            while True:
-                key, job = await self._queue.get()
-                self._queued.discard(key)
-                try:
-                    await job()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("Slack file job %s failed", key)
-                finally:
-                    if self._queue.empty():
-                        self._idle.set()
-        finally:
-            if periodic is not None:
-                periodic.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await periodic
-
-    async def _periodic(self) -> None:
-        while True:
-            self.reconcile_soon()
-            await asyncio.sleep(self.settings.sync_minutes * 60)
-
-    def _submit(self, key: str, job: Callable[[], Awaitable[Any]]) -> None:
-        if key in self._queued:  # the same look-up is already waiting (file_shared + its message)
-            return
-        self._queued.add(key)
-        self._idle.clear()
-        self._queue.put_nowait((key, job))
+    async def run(self, job: Job) -> FilesReport | None:
+        """Run one job; a reconcile's report."""
+        # What Slack says now, not what this process cached: the events that change privacy and
+        # audiences reached the front, and the jobs before this one ran in whichever worker.
+        self.web = SlackWeb(self.web.client)
+        if self._team is None:
+            self._team = (await self.web.identity()).team_id
+        self.audiences = Audiences(self.settings.external, knowledge=self.knowledge, team=self._team)
+        subject = job.subject
+        match job.kind:
+            case "file":  # shared or unshared: looked up again, indexed as it is now
+                await self._refresh(subject)
+            case "changed":  # file_change: downloaded again whatever its metadata says
+                await self._refresh(subject, force=True)
+            case "deleted":
+                await self._remove(subject)
+            case "left":
+                await self._left(subject)
+            case "audience":  # shared with another organisation, or unshared
+                await self._refresh_channel(subject)
+            case "privacy":
+                self.web.note_private(subject, bool(job.args.get("private", True)))
+                await self._refresh_channel(subject)
+            case "reconcile":
+                return await self._reconcile()
+            case _:
+                raise ValueError(f"not a Slack-file job: {job.kind}")
+        return None
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -162,7 +97,7 @@ class FileIndexer:
         try:
             listed = await self.web.files_in(channel)
         except SlackCallError:
-            self.reconcile_soon()
+            await self._reconcile()  # listed in full instead
             return
         found = [(await self.describe(info), info) for info in listed]
         await self._index(found, complete=False)
@@ -172,9 +107,7 @@ class FileIndexer:
         try:
             members = await self.web.member_conversations()
         except SlackCallError as exc:
-            report = FilesReport(errors=[f"cannot list the bot's conversations: {exc.code}"])
-            self.last = report
-            return report
+            return FilesReport(errors=[f"cannot list the bot's conversations: {exc.code}"])
         infos: dict[str, dict[str, Any]] = {}
         for channel in members:
             try:
@@ -186,7 +119,6 @@ class FileIndexer:
         report = await self._index(found, complete=complete)
         if not complete:
             report.errors.append("the file listing was incomplete: nothing was removed")
-        self.last = report
         log.info(
             "Slack files reconciled: added=%d updated=%d removed=%d unchanged=%d skipped=%d errors=%d",
             report.added,
@@ -245,7 +177,7 @@ class FileIndexer:
             # Slack's own "private" is final; anything else is asked (cached, unknown = private). A
             # channel shared with another organisation counts as private: its files are for it alone.
             privacy[channel] = channel in said_private or await self.web.is_private(channel)
-            if not privacy[channel] and self.audiences is not None:
+            if not privacy[channel]:
                 facts = await self.audiences.channel(self.web, None, channel)
                 privacy[channel] = facts.external
         updated = info.get("updated") or info.get("edit_timestamp") or info.get("timestamp") or 0

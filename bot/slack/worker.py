@@ -4,10 +4,11 @@ The front (``bot.slack.app``) only verifies, records, acknowledges and shows the
 ledger is the queue between them. A worker asks the ledger for work every ``POLL_INTERVAL`` (and at
 once when one of its answers ends), takes at most THREADWISE_MAX_CONCURRENT_ANSWERS claims at a
 time, oldest first and never two of one conversation across all workers (``Ledger.take``), and
-answers each with the responder. It renews the leases of the claims it still works on, and only
-those; a worker that dies stops renewing, and its claims are taken again by whichever worker asks
-first (the answer resumes in the messages already posted). Claims too old to resume are closed with
-an apology in their thread.
+answers each with the responder. Beside the answers it takes the knowledge jobs the front recorded
+(``bot.jobs``: Slack-file events, ``/kb sync``) and runs them (``bot.slack.jobs``). It renews the
+leases of the claims and jobs it still works on, and only those; a worker that dies stops renewing,
+and its claims and jobs are taken again by whichever worker asks first (an answer resumes in the
+messages already posted). Claims too old to resume are closed with an apology in their thread.
 
 Leases are renewed from a heartbeat thread with its own database connection, not from the event
 loop: the team's work can hold the loop for a second at a time on a busy machine, and a lease lost
@@ -34,12 +35,15 @@ from bot.answering import Answerer
 from bot.channel_config import ChannelConfigStore, ChannelScopes
 from bot.feedback import FeedbackStore
 from bot.gaps import GapStore
+from bot.jobs import Job, JobQueue
 from bot.ledger import Claim, Ledger, new_owner
 from bot.logs import bind
 from bot.metrics import REGISTRY
 from bot.settings import Settings
 from bot.slack.audience import Audiences
 from bot.slack.channel_settings import files_here
+from bot.slack.files import FileIndexer
+from bot.slack.jobs import JobRunner
 from bot.slack.responder import Responder
 from bot.slack.web import SlackWeb, make_client
 from bot.worker_metrics import write_snapshot
@@ -54,6 +58,8 @@ POLL_INTERVAL = 0.1  # seconds between asking the ledger for work when idle
 ORDER_WINDOW = 0.1
 STALL_LIMIT = 10.0  # seconds without a turn of the loop before the heartbeat lets the leases lapse
 AUDIENCE_SECONDS = 60.0  # a worker process hears no sharing events: it asks Slack again this often
+JOB_POLL_INTERVAL = 0.5  # seconds between asking for knowledge jobs when idle (a job takes seconds)
+JOBS_AT_ONCE = 2  # the file jobs' lane and a /kb sync
 
 
 class AnswerWorker:
@@ -76,14 +82,18 @@ class AnswerWorker:
             settings.external, knowledge=self.knowledge, seconds=AUDIENCE_SECONDS
         )
         self.ledger: Ledger
+        self.jobs: JobQueue
         self.responder: Responder
+        self._job_runner: JobRunner
         self._answerer: Answerer | None = None
         self._session: aiohttp.ClientSession | None = None
         self._engine = None
         self._running: dict[tuple[str, str, str], Claim] = {}
+        self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
         self._wake = asyncio.Event()
+        self._job_ended = False
         self._closing = False
         self._tick = time.monotonic()  # the last turn of the take loop
         self._heartbeat_stop = threading.Event()
@@ -104,6 +114,11 @@ class AnswerWorker:
         self._engine = make_async_engine(settings.database_url)
         self.ledger = Ledger(self._engine, lease=settings.claim_lease, owner=self.owner)
         await self.ledger.create()
+        self.jobs = JobQueue(self._engine, lease=settings.claim_lease, owner=self.owner)
+        await self.jobs.create()
+        self._job_runner = JobRunner(
+            web, self.knowledge, self.jobs, FileIndexer(web, self.knowledge, settings)
+        )
         feedback = FeedbackStore(self._engine)
         await feedback.create()
         self._answerer = Answerer(settings, self.knowledge)
@@ -131,6 +146,9 @@ class AnswerWorker:
     # -- taking work -----------------------------------------------------------------------------
 
     async def _take_loop(self) -> None:
+        """Claims every turn; knowledge jobs every JOB_POLL_INTERVAL or when one ended (one poller:
+        one database connection at a time)."""
+        next_jobs = 0.0
         while not self._closing:
             self._tick = time.monotonic()
             try:
@@ -140,6 +158,11 @@ class AnswerWorker:
                 ):
                     self._running[claim.key] = claim
                     self._spawn(self._answer(claim))
+                if self._job_ended or self._tick >= next_jobs:
+                    self._job_ended, next_jobs = False, self._tick + JOB_POLL_INTERVAL
+                    for job in await self.jobs.take(JOBS_AT_ONCE - len(self._jobs)):
+                        self._jobs[job.key] = job
+                        self._spawn(self._run_job(job))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -163,6 +186,25 @@ class AnswerWorker:
             self._wake.set()  # the conversation's next message may be waiting
             with contextlib.suppress(OSError):
                 write_snapshot(REGISTRY)  # the front's /metrics counts it at once
+
+    async def _run_job(self, job: Job) -> None:
+        bind(job=job.key)
+        if job.attempts > 1:
+            log.info("job %s: taken again after its worker stopped (attempt %d)", job.key, job.attempts)
+        try:
+            try:
+                await self._job_runner.run(job)
+            except asyncio.CancelledError:
+                raise  # stopping: handed back in stop()
+            except Exception:
+                log.exception("job %s failed", job.key)
+            await self.jobs.finish(job)
+        except Exception as exc:  # left held: taken again once its lease runs out
+            log.error("job %s could not be marked done (%s: %s)", job.key, type(exc).__name__, exc)
+        finally:
+            self._jobs.pop(job.key, None)
+            self._job_ended = True  # the lane's next job may be waiting
+            self._wake.set()
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -193,11 +235,18 @@ class AnswerWorker:
         try:
             while not self._heartbeat_stop.wait(self.ledger.lease / 3):
                 held = list(self._running.copy().values())
-                if not held or time.monotonic() - self._tick > limit:
+                jobs = list(self._jobs.copy().values())
+                if not (held or jobs) or time.monotonic() - self._tick > limit:
                     continue  # nothing to renew, or the loop is stuck: let the leases lapse
                 try:
                     with engine.begin() as conn:
-                        kept = {tuple(row) for row in conn.execute(self.ledger.renewal(held)).all()}
+                        kept = (
+                            {tuple(row) for row in conn.execute(self.ledger.renewal(held)).all()}
+                            if held
+                            else set()
+                        )
+                        if jobs:
+                            conn.execute(self.jobs.renewal(jobs))
                     for claim in held:
                         if claim.key not in kept:
                             claim.owner = None  # lost: its reply stops writing (bot.slack.reply)
@@ -209,6 +258,8 @@ class AnswerWorker:
     async def _expire(self) -> None:
         for claim in await self.ledger.expire_stale(self.settings.max_resume_age):
             self._spawn(self.responder.apologise(claim))
+        for job in await self.jobs.drop_stuck():
+            self._spawn(self._job_runner.dropped(job))
 
     # -- stopping --------------------------------------------------------------------------------
 
@@ -223,6 +274,7 @@ class AnswerWorker:
         if answering:
             await asyncio.wait(answering, timeout=grace)
         unfinished = list(self._running.values())
+        unfinished_jobs = list(self._jobs.values())
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -233,6 +285,11 @@ class AnswerWorker:
                 log.exception("%s: could not hand the claim back", claim.id)
         if unfinished:
             log.info("handed %d unfinished claims back to the ledger", len(unfinished))
+        for job in unfinished_jobs:
+            try:
+                await self.jobs.release(job)
+            except Exception:
+                log.exception("job %s: could not hand it back", job.key)
         self._heartbeat_stop.set()
         if self._heartbeat is not None:
             await asyncio.to_thread(self._heartbeat.join, 10)
@@ -250,21 +307,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """``threadwise worker``: answer until ``stop`` is set, with the scheduled sync beside it.
 
     Every worker schedules the sync; the manifest's database lock lets one of them run it at a time,
-    and the one that ran it then reconciles the files shared in Slack. Neither runs on a front.
+    and the one that ran it then queues the reconcile of the files shared in Slack, which runs in the
+    file jobs' lane in whichever worker takes it. Neither runs on a front.
     """
     from bot.retention import schedule_pruning
-    from bot.slack.files import FileIndexer
     from bot.supervisor import tell_ready
     from bot.worker_metrics import keep_writing
     from knowledge.scheduler import start_sync_scheduler
 
     worker = await AnswerWorker(settings).start()
-    files = FileIndexer(worker.responder.web, worker.knowledge, settings)
-    jobs = asyncio.get_running_loop().create_task(files.run(periodic_reconcile=False))
     loop = asyncio.get_running_loop()
 
     def reconcile_files(_report) -> None:  # called on the scheduler's thread after a sync it ran
-        loop.call_soon_threadsafe(files.reconcile_soon)
+        asyncio.run_coroutine_threadsafe(worker.jobs.record("reconcile"), loop).result(60)
 
     scheduler = schedule_pruning(
         start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files), settings
@@ -276,8 +331,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        jobs.cancel()
-        await asyncio.gather(jobs, return_exceptions=True)
         await worker.stop()
         counters.cancel()
         await asyncio.gather(counters, return_exceptions=True)

@@ -2,7 +2,8 @@
 (``channel_shared`` / ``channel_unshared``), someone joining (``member_joined_channel``, e.g. a guest).
 
 Thin: each forgets the cached facts (``bot.slack.audience``) so the next answer asks Slack again, and
-a share queues a look at the conversation's files, whose access follows the audience.
+a share records a knowledge job (``bot.jobs``) to look at the conversation's files again, whose access
+follows the audience.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
         if not channel:
             return
         bot.audiences.forget_channel(channel)
-        indexer = getattr(bot, "files", None)
-        if indexer is not None:
-            indexer.audience_changed(channel)
+        bot.record_job("audience", channel)  # its files' access is worked out again
 
     @app.event("member_joined_channel")
     async def on_member_joined(event: dict[str, Any]) -> None:

@@ -1,10 +1,14 @@
-"""Slash commands: ``/ask <question>`` (answered visibly in the channel) and ``/kb status|sync|help``."""
+"""Slash commands: ``/ask <question>`` (answered visibly in the channel) and ``/kb status|sync|help``.
+
+``/kb sync`` is a knowledge job (``bot.jobs``): an answer worker runs it and posts the report.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,18 +16,8 @@ from slack_bolt.async_app import AsyncApp
 from bot.conversations import conversation_key
 from bot.ledger import Claim
 from bot.slack import channel_settings, gaps, resolved
-from bot.slack.mrkdwn import escape
-from bot.slack.render import (
-    SlackMessage,
-    render_error,
-    render_help,
-    render_status,
-    render_sync_report,
-    text_message,
-)
+from bot.slack.render import SlackMessage, render_error, render_help, render_status, text_message
 from bot.slack.web import SlackCallError
-from knowledge.errors import KnowledgeError, SyncBusy
-from knowledge.slack_files import FilesReport
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot
@@ -33,7 +27,7 @@ log = logging.getLogger(__name__)
 COMMANDS = ("/ask", "/kb")
 ASK_USAGE = "Usage: `/ask <question>`, for example `/ask how do I reset my VPN password?`"
 SYNC_STARTED = ":arrows_counterclockwise: Syncing the document folders… I'll post the result here."
-SYNC_BUSY = "A sync is already running. Check `/kb status` in a minute."
+NO_SYNC = "Sorry, I can't start a sync right now (my database is not answering). Please try again soon."
 NO_LEDGER = "Sorry, I can't take questions right now (my database is not answering). Please try again soon."
 
 
@@ -82,8 +76,7 @@ def register(app: AsyncApp, bot: SlackBot) -> None:
             await ack()
             bot.spawn(_report_status(bot, response_url, command))
         elif action == "sync":
-            await ack(text=SYNC_STARTED)
-            bot.spawn(_run_sync(bot, response_url))
+            await ack(text=await _request_sync(bot, command))
         elif action == "config":
             await channel_settings.open_modal(bot, ack, command)
         elif action == "forget":
@@ -121,31 +114,12 @@ async def _report_status(bot: SlackBot, response_url: str, command: dict[str, An
     await _respond(bot, response_url, shown)
 
 
-def files_summary(report: FilesReport) -> str:
-    line = (
-        f"Slack files: {report.added} added, {report.updated} updated, {report.removed} removed, "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
-    )
-    return line + "".join(f"\n• {escape(problem)}" for problem in report.errors[:5])
-
-
-async def _run_sync(bot: SlackBot, response_url: str) -> None:
+async def _request_sync(bot: SlackBot, command: dict[str, Any]) -> str:
+    """Record the sync for the workers (``bot.slack.jobs`` runs it and posts the report); what to say now."""
+    args = {"response_url": command["response_url"], "asked_at": time.time()}
     try:
-        report = await asyncio.to_thread(bot.knowledge.sync)
-    except SyncBusy:
-        await _respond(bot, response_url, SlackMessage(text=SYNC_BUSY))
-        return
-    except (KnowledgeError, Exception) as exc:
-        log.error("/kb sync failed: %s", exc)
-        await _respond(bot, response_url, render_error(f"The sync failed: {exc}"))
-        return
-    await _respond(bot, response_url, render_sync_report(report.to_dict()))
-    indexer = getattr(bot, "files", None)  # the files shared in Slack, listed again
-    if indexer is not None:
-        try:
-            shared = await indexer.reconcile()
-        except Exception as exc:
-            log.error("/kb sync of Slack files failed: %s", exc)
-            await _respond(bot, response_url, render_error(f"The sync of Slack files failed: {exc}"))
-            return
-        await _respond(bot, response_url, SlackMessage(text=files_summary(shared)))
+        await bot.jobs.record("sync", command.get("trigger_id") or uuid.uuid4().hex, args)
+    except Exception as exc:
+        log.error("/kb sync from %s could not be recorded: %s", command.get("user_id"), exc)
+        return NO_SYNC
+    return SYNC_STARTED
