@@ -71,3 +71,11 @@ def test_graded_judgements_leave_out_pairs_of_no_interest(tmp_path: Path) -> Non
     )
     lines = (tmp_path / "out" / "docs" / "questions.jsonl").read_text().splitlines()
     assert [json.loads(line)["relevant"] for line in lines] == [["2.txt"]]
+
+
+def test_the_shipped_medline_collection_loads_as_a_labelled_set() -> None:
+    folder = Path(__file__).resolve().parents[1] / "bench" / "data" / "medline" / "docs"
+    loaded = load_questions(folder / "questions.jsonl", folder)  # refuses a relevant file that is missing
+    assert len(list(folder.glob("*.txt"))) == 1033
+    assert (len(loaded), sum(len(q.relevant) for q in loaded)) == (30, 696)
+    assert loaded[0].question == "the crystalline lens in vertebrates, including humans."
