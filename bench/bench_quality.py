@@ -1,10 +1,16 @@
-"""Retrieval quality against the settings, on the sample handbook: so the defaults are chosen by figures.
+"""Retrieval quality against the settings and against outside references: so the defaults are chosen by figures.
 
-    .venv/bin/python bench/bench_quality.py                  # every sweep (~3 minutes on 2 cores)
-    .venv/bin/python bench/bench_quality.py --only fusion    # one of: chunking, fusion, dense
+    .venv/bin/python bench/bench_quality.py                  # every sweep, on the sample handbook
+    .venv/bin/python bench/bench_quality.py --only fusion    # one sweep (repeatable)
+    .venv/bin/python bench/bench_quality.py --only references --only lexical --docs bench/data/medline/docs
 
-Three sweeps, each printed as a Markdown table (bench/README.md, "Retrieval quality", keeps the figures):
+The sweeps, each printed as a Markdown table (bench/README.md, "Retrieval quality", keeps the figures):
 
+- references: the product's three modes, with and without the second stage, beside bm25s, the
+  embedding model alone and the two fused by RRF (bench/references.py), on the same chunks;
+- lexical: the BM25 route replayed with and without stemming, fused with the product's dense route at
+  several RRF constants and depths (what a stemmed BM25 field would change, the schema untouched);
+- second_stage: each step of knowledge/passages.py on and off;
 - chunking: THREADWISE_CHUNK_SIZE x THREADWISE_CHUNK_OVERLAP, each indexed into its own collection;
 - fusion: the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
   (``knowledge.fusion.FUSION_DEPTH``); depth 50 with k = 60 is the fusion before this sweep
@@ -12,11 +18,12 @@ Three sweeps, each printed as a Markdown table (bench/README.md, "Retrieval qual
 - dense: the HNSW index, M and efConstruction at build time (``knowledge.store.HNSW_BUILD``) and the
   least ef at query time (``HNSW_EF_MIN``).
 
-Quality is ``knowledge.evaluation`` on examples/handbook/questions.jsonl, as ``threadwise eval`` reports it
-(documents ranked by their best chunk; unanswerable questions left out). Latency is one search as the
-analyst runs it (k = 6, query embedding included), p50/p95 over the questions, with the local embedder on
-Milvus Lite: at 400 chunks it shows what a setting costs relative to another, not what a large collection
-costs (bench_search.py measures that).
+Quality is ``knowledge.evaluation`` on DOCS/questions.jsonl (default: the sample handbook), as
+``threadwise eval`` reports it (documents ranked by their best chunk; unanswerable questions left out).
+``--docs`` takes any labelled set, such as the MEDLINE test collection in bench/data/medline or another
+SMART collection converted by bench/convert_ir_collection.py. Latency is one search as the analyst runs
+it (query embedding included), p50/p95 over the questions, with the product's embedder on Milvus Lite: it
+shows what a setting costs relative to another, not what a large collection costs (bench_search.py).
 """
 
 from __future__ import annotations
@@ -234,7 +241,8 @@ def score_system(search: Search, questions: list[LabelledQuestion], kinds: list[
             answers.append(recall)
             by_kind[q.kind].append(float(fact_found(texts, q.must_contain)))
     means = mean_metrics(metrics)
-    answer_means = [statistics.fmean(a[k] for a in answers) if answers else math.nan for k in ANSWER_KS]
+    # a collection judged by documents alone (no must_contain) gets no answer columns
+    answer_means = [statistics.fmean(a[k] for a in answers) for k in ANSWER_KS] if answers else []
     kind_means = [statistics.fmean(v) if v else math.nan for v in by_kind.values()]
     latency = percentiles_ms(seconds)
     return [
@@ -254,7 +262,7 @@ def score_header(kinds: list[str]) -> list[str]:
         "nDCG@10",
         "recall@10",
         "MRR",
-        *(f"answer@{k}" for k in ANSWER_KS),
+        *(f"answer@{k}" for k in ANSWER_KS if kinds),
         *(f"answer@{SEARCH_K} {kind}" for kind in kinds),
         f"chars in {SEARCH_K}",
         "p50 ms",
@@ -328,8 +336,132 @@ def sweep_second_stage(bench: Bench) -> None:
     table(["second stage", *score_header(kinds)], rows)
 
 
+# (rrf k, depth, BM25 weight); (60, 5, 1) is the product's fusion, (60, 100, 1) the reference's plain RRF
+LEXICAL_FUSIONS = (
+    (60, 5, 1.0),
+    (60, 10, 1.0),
+    (60, 20, 1.0),
+    (10, 20, 1.0),
+    (60, 100, 1.0),
+    (60, 5, 0.5),
+    (60, 20, 0.5),
+    (60, 100, 0.5),
+    (60, 100, 0.3),
+)
+REPLAY_DEPTH = 100  # chunks per route replayed: plain RRF over 100, as the bm25s+embedding reference fuses
+
+
+def lexical_analyzers() -> dict[str, Callable[[str], list[str]]]:
+    """The BM25 route's text analysis, as Milvus does it and with the stemming the bm25s reference has."""
+    import re
+
+    import bm25s
+    import Stemmer
+
+    words, stop = re.compile(r"\w+"), frozenset(store_schema.STOP_WORDS)
+    stemmer = Stemmer.Stemmer("english")
+
+    def standard(text: str) -> list[str]:  # Milvus Lite's standard analyzer with the product's stop words
+        return [t for t in words.findall(text.lower()) if t not in stop]
+
+    def reference(text: str) -> list[str]:
+        return bm25s.tokenize([text], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[
+            0
+        ]
+
+    return {
+        "standard + stop words (as Milvus)": standard,
+        "+ Snowball stemmer": lambda text: stemmer.stemWords(standard(text)),
+        "bm25s's tokens, stop words and stemmer": reference,
+    }
+
+
+def weighted_fusion(dense: list[str], lexical: list[str], k: int, depth: int, weight: float) -> list[str]:
+    """knowledge/fusion.py's fusion with the BM25 route's votes scaled by ``weight`` (a replay of a
+    setting the product does not have; at weight 1 it is ``fuse_ranks`` exactly)."""
+    voted: dict[str, float] = {}
+    fallback: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for route, scale in ((dense, 1.0), (lexical, weight)):
+        for rank, item in enumerate(route, start=1):
+            if rank <= depth:
+                voted[item] = voted.get(item, 0.0) + scale / (k + rank)
+            fallback[item] = max(fallback.get(item, 0.0), scale / (k + rank))
+            best[item] = min(best.get(item, rank), rank)
+    scores = {item: voted.get(item) or fallback[item] for item in best}
+    return sorted(best, key=lambda item: (-scores[item], best[item]))
+
+
+def sweep_lexical(bench: Bench) -> None:
+    """The BM25 route replayed in Python with other analyzers, fused with the product's own dense route
+    exactly as knowledge/fusion.py fuses: what stemming the BM25 text would change, without changing the
+    schema. BM25 as Milvus scores it (k1 = 1.2, b = 0.75); "Milvus" rows use the product's own BM25 route,
+    so they check the replay of the fusion against the references table."""
+    import bm25s
+
+    from bench.references import corpus_chunks
+    from knowledge.fusion import fuse_ranks
+
+    print("### The BM25 route's analyzer and the fusion, replayed on the product's routes\n")
+    scored = [q for q in bench.questions if q.answerable]
+    with bench.indexed() as (kb, _, _):
+        kb.config = replace(kb.config, passages=FIRST_STAGE_ONLY)
+        chunks = corpus_chunks(kb.config)
+        routes = {
+            mode: [
+                [h.chunk.chunk_id for h in kb.search(q.question, k=REPLAY_DEPTH, mode=mode)] for q in scored
+            ]
+            for mode in ("dense", "bm25")
+        }
+    by_id = {c.chunk_id: c for c in chunks}
+    missing = {i for ranked in routes["dense"] + routes["bm25"] for i in ranked} - by_id.keys()
+    if missing:
+        raise SystemExit(f"{len(missing)} chunk ids of the product are not among the replayed chunks")
+    bm25_routes = {"Milvus BM25 route (the product)": routes["bm25"]}
+    for name, analyze in lexical_analyzers().items():
+        index = bm25s.BM25(k1=1.2, b=0.75)
+        index.index([analyze(c.text) for c in chunks], show_progress=False)
+        ranked = []
+        for q in scored:
+            tokens = [t for t in analyze(q.question) if t in index.vocab_dict]
+            if not tokens:
+                ranked.append([])
+                continue
+            found, scores = index.retrieve([tokens], k=REPLAY_DEPTH, show_progress=False, n_threads=1)
+            ranked.append(
+                [chunks[int(i)].chunk_id for i, s in zip(found[0], scores[0], strict=True) if s > 0]
+            )
+        bm25_routes[f"replay: {name}"] = ranked
+
+    def scores(ranked_chunks: list[list[str]]) -> list[float]:
+        rows = []
+        for q, ids in zip(scored, ranked_chunks, strict=True):
+            ranked = list(dict.fromkeys(by_id[i].doc_path for i in ids))[:CHUNKS_FETCHED]
+            row = question_metrics(ranked, q.relevant)
+            if q.must_contain:
+                row["answer"] = float(fact_found([by_id[i].text for i in ids[:SEARCH_K]], q.must_contain))
+            rows.append(row)
+        answers = [r.pop("answer") for r in rows if "answer" in r]
+        means = mean_metrics(rows)
+        return [means["ndcg@10"], means["recall@10"], *([statistics.fmean(answers)] if answers else [])]
+
+    rows = [["dense alone (the product)", "", "", "", *scores(routes["dense"])]]
+    for name, bm25_ranked in bm25_routes.items():
+        rows.append([name, "bm25 alone", "", "", *scores(bm25_ranked)])
+        for rrf_k, depth, weight in LEXICAL_FUSIONS:
+            fused = []
+            for dense, lexical in zip(routes["dense"], bm25_routes[name], strict=True):
+                fused.append(weighted_fusion(dense, lexical, rrf_k, depth, weight))
+                if weight == 1.0:  # the replay is the product's fusion
+                    assert fused[-1] == [i for i, _ in fuse_ranks([dense, lexical], k=rrf_k, depth=depth)]
+            rows.append([name, f"hybrid, k {rrf_k}", depth, f"{weight:g}", *scores(fused)])
+    facts = [f"answer@{SEARCH_K}"] if any(q.must_contain for q in scored) else []
+    table(["BM25 analysis", "search", "depth", "BM25 weight", "nDCG@10", "recall@10", *facts], rows)
+
+
 SWEEPS = {
     "references": sweep_references,
+    "lexical": sweep_lexical,
     "second_stage": sweep_second_stage,
     "chunking": sweep_chunking,
     "fusion": sweep_fusion,

@@ -3,18 +3,21 @@ into the project's labelled-set format, so bench_quality.py and ``threadwise eva
 
     .venv/bin/python bench/convert_ir_collection.py --name medline \\
         --docs MED.ALL --queries MED.QRY --qrels MED.REL --qrels-format trec --out /tmp/medline
-    .venv/bin/python bench/bench_quality.py --only references --docs /tmp/medline
+    .venv/bin/python bench/bench_quality.py --only references --docs /tmp/medline/docs
 
 Writes ``OUT/docs/<id>.txt`` (the title on the first line, then the text) and
 ``OUT/docs/questions.jsonl`` (one ``{"question", "relevant", "kind"}`` per query with at least one
-relevant document). The collection files are not shipped with the project: no package on the
-registries this project installs from ships one (bench/README.md, "A public IR test collection").
+relevant document). MEDLINE's conversion ships in bench/data/medline/docs; the source files do not.
 
 Records start with ``.I <id>``; the text is the ``.T`` (title) and ``.W`` (words) fields, other fields
 (authors, bibliography, cross-references) are left out. Relevance judgements come as
-``--qrels-format pairs`` (``qid docid ...``: CISI, Cranfield) or ``trec`` (``qid iter docid rel``:
-MEDLINE). Cranfield's query file numbers its queries with gaps while its judgements number them
-1..225 in file order: pass ``--renumber-queries``.
+``--qrels-format pairs`` (``qid docid ...``, every pair relevant: CISI, whose third and fourth columns
+are always 0), ``graded`` (``qid docid grade``, grade <= 0 not relevant: Cranfield, whose grade -1 is
+"of no interest") or ``trec`` (``qid iter docid rel``: MEDLINE). Cranfield's query file numbers its
+queries with gaps while its judgements number them 1..225 in file order: pass ``--renumber-queries``.
+
+The three collections were taken from the Glasgow IR group's tarballs as kept in a public repository
+(bench/data/medline/README.md has the commands); MEDLINE's conversion is in bench/data/medline/.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ def read_qrels(path: Path, fmt: str) -> dict[str, set[str]]:
             if len(parts) < 4:
                 raise ValueError(f"{path} line {number}: expected 'qid iter docid rel'")
             qid, doc, relevant = parts[0], parts[2], float(parts[3]) > 0
+        elif fmt == "graded":
+            if len(parts) < 3:
+                raise ValueError(f"{path} line {number}: expected 'qid docid grade'")
+            qid, doc, relevant = parts[0], parts[1], float(parts[2]) > 0
         else:
             if len(parts) < 2:
                 raise ValueError(f"{path} line {number}: expected 'qid docid ...'")
@@ -111,7 +118,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, required=True, help="the documents file (e.g. MED.ALL)")
     parser.add_argument("--queries", type=Path, required=True, help="the queries file (e.g. MED.QRY)")
     parser.add_argument("--qrels", type=Path, required=True, help="the relevance judgements (e.g. MED.REL)")
-    parser.add_argument("--qrels-format", choices=("pairs", "trec"), default="pairs")
+    parser.add_argument("--qrels-format", choices=("pairs", "graded", "trec"), default="pairs")
     parser.add_argument("--renumber-queries", action="store_true", help="number queries 1..n in file order")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -59,3 +59,23 @@ def test_trec_judgements_keep_only_relevant_pairs(tmp_path: Path) -> None:
     convert("medline", tmp_path / "all", tmp_path / "qry", tmp_path / "rel", "trec", tmp_path / "out")
     lines = (tmp_path / "out" / "docs" / "questions.jsonl").read_text().splitlines()
     assert [json.loads(line)["relevant"] for line in lines] == [["2.txt"]]
+
+
+def test_graded_judgements_leave_out_pairs_of_no_interest(tmp_path: Path) -> None:
+    # Cranfield grades 1-4 relevant and -1 "of no interest"; the latter must not count as relevant.
+    (tmp_path / "all").write_text(DOCS)
+    (tmp_path / "qry").write_text(".I 001\n.W\nflat plate\n")
+    (tmp_path / "rel").write_text("1 2 2\n1 3 -1\n")
+    convert(
+        "cranfield", tmp_path / "all", tmp_path / "qry", tmp_path / "rel", "graded", tmp_path / "out", True
+    )
+    lines = (tmp_path / "out" / "docs" / "questions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["relevant"] for line in lines] == [["2.txt"]]
+
+
+def test_the_shipped_medline_collection_loads_as_a_labelled_set() -> None:
+    folder = Path(__file__).resolve().parents[1] / "bench" / "data" / "medline" / "docs"
+    loaded = load_questions(folder / "questions.jsonl", folder)  # refuses a relevant file that is missing
+    assert len(list(folder.glob("*.txt"))) == 1033
+    assert (len(loaded), sum(len(q.relevant) for q in loaded)) == (30, 696)
+    assert loaded[0].question == "the crystalline lens in vertebrates, including humans."
