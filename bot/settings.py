@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # that on a machine it shares with the front, a wave of answers being written never delays the
     # acknowledgements Slack waits for (bench/README.md, "Slack acknowledgements").
     worker_nice: int = _env("THREADWISE_WORKER_NICE", default=10, ge=0, le=19)
+    # A worker deployed on its own (not started by a front, which shows its counters) serves GET
+    # /metrics on this port for Prometheus; unset: none.
+    worker_metrics_port: int | None = _env("THREADWISE_WORKER_METRICS_PORT", default=None, ge=1, le=65535)
     answer_timeout: float = _env("THREADWISE_ANSWER_TIMEOUT", default=180, gt=0)
     claim_lease: float = _env("THREADWISE_CLAIM_LEASE", default=30, ge=0.5, le=3600)
     max_resume_age: float = _env("THREADWISE_MAX_RESUME_AGE", default=600, gt=0)

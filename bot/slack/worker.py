@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import time
 
@@ -46,7 +47,7 @@ from bot.slack.files import FileIndexer
 from bot.slack.jobs import JobRunner
 from bot.slack.responder import Responder
 from bot.slack.web import SlackWeb, make_client
-from bot.worker_metrics import write_snapshot
+from bot.worker_metrics import DIR_VARIABLE, write_snapshot
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_async_engine, make_engine
 
@@ -325,6 +326,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         start_sync_scheduler(worker.knowledge, settings.sync_minutes, on_report=reconcile_files), settings
     )
     counters = asyncio.get_running_loop().create_task(keep_writing(REGISTRY))
+    if settings.worker_metrics_port and not os.environ.get(DIR_VARIABLE):  # no front shows them
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, registry=REGISTRY)
+        log.info("worker counters on http://0.0.0.0:%d/metrics", settings.worker_metrics_port)
     tell_ready()
     try:
         await stop.wait()
