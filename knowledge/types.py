@@ -62,7 +62,10 @@ class Chunk:
         return self.text.partition("\n")[0] + "\n" + self.text[self.start :]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The chunk as stored (``search --json``): where a passage's quote starts is not part of it."""
+        fields = asdict(self)
+        del fields["start"], fields["header_shared"]
+        return fields
 
 
 @dataclass(frozen=True)
