@@ -44,11 +44,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger import new_owner
-from bot.table_store import TableStore
+from bot.table_store import TableStore, upsert_insert
 
 JobKind = Literal["file", "changed", "deleted", "left", "audience", "privacy", "reconcile", "sync"]
 
@@ -114,20 +113,12 @@ class JobQueue(TableStore):
         self.lease = lease
         self.owner = owner or new_owner()
 
-    def _insert(self):
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(jobs)
-        if dialect == "sqlite":
-            return sqlite.insert(jobs)
-        raise ValueError(f"DATABASE_URL: the job table needs SQLite or PostgreSQL, not {dialect}")
-
     async def record(self, kind: JobKind, subject: str = "", args: dict[str, Any] | None = None) -> str:
         """Queue a job, or fold it into the one of the same key already queued (its args updated); its key."""
         await self.create()
         key = f"{kind}:{subject}"
         now = time.time()
-        statement = self._insert().values(
+        statement = upsert_insert(self.engine, jobs).values(
             key=key,
             kind=kind,
             subject=subject,

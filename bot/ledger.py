@@ -51,10 +51,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import DUPLICATES_DROPPED
+from bot.table_store import upsert_insert
 
 Kind = Literal["mention", "message", "dm", "assistant", "command"]
 Status = Literal["open", "done", "failed", "expired"]
@@ -176,14 +176,6 @@ class Ledger:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
-    def _insert(self):
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(claims)
-        if dialect == "sqlite":
-            return sqlite.insert(claims)
-        raise ValueError(f"DATABASE_URL: the ledger needs SQLite or PostgreSQL, not {dialect}")
-
     async def record(self, claim: Claim, *, hold: bool = False) -> bool:
         """Queue ``claim`` for the workers; False if any delivery of the message was recorded before.
 
@@ -233,7 +225,7 @@ class Ledger:
             for values, _ in batch:  # a message delivered twice in one batch: the first delivery wins
                 rows.setdefault((values["team"], values["channel"], values["ts"]), values)
             statement = (
-                self._insert()
+                upsert_insert(self.engine, claims)
                 .values(list(rows.values()))
                 .on_conflict_do_nothing(index_elements=["team", "channel", "ts"])
                 .returning(claims.c.team, claims.c.channel, claims.c.ts)

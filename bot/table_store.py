@@ -5,8 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def upsert_insert(engine: AsyncEngine, table: Table):
+    """An INSERT on ``table`` that takes ``ON CONFLICT`` clauses: the queues need SQLite or PostgreSQL."""
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"DATABASE_URL: {table.name} needs SQLite or PostgreSQL, not {dialect}")
 
 
 class TableStore:
