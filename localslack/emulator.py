@@ -771,7 +771,12 @@ class SlackEmulator:
     async def wait_for_reply(
         self, channel: str, thread_ts: str, *, count: int = 1, timeout: float = 10.0
     ) -> list[Message]:
-        """Wait until the app has ``count`` finished (not streaming) replies in the thread; return them."""
+        """Wait until the app has ``count`` finished (not streaming) replies in the thread; return them.
+
+        An app that ends a stream and then replaces its text with ``chat.update`` (as it must when the
+        final answer is not what it streamed) has a stopped reply that is not yet its last word in
+        between; when what the reply says matters, wait for its final form too (e.g. its buttons).
+        """
 
         def done() -> list[Message]:
             replies = self.bot_messages(channel, thread_ts)

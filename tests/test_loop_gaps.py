@@ -48,8 +48,19 @@ def counted(name: str) -> float:
 
 async def ask(slack: SlackEmulator, channel: str, text: str, user: str = "U_ALICE"):
     said = await slack.user_says(channel, text, user=user)
-    (reply,) = await slack.wait_for_reply(channel, said.ts, timeout=20)
+    # The finished answer, with its buttons: a "not found" ends its stream and then replaces it, and
+    # the stopped stream (empty) is not what the person reads.
+    (reply,) = await slack.wait_for(lambda: with_buttons(slack, channel, said.ts), timeout=20)
     return reply
+
+
+def with_buttons(slack: SlackEmulator, channel: str, thread_ts: str) -> list:
+    """The app's finished replies in a thread, once their buttons are there."""
+    return [
+        m
+        for m in slack.bot_messages(channel, thread_ts)
+        if not m.streaming and any(b.get("type") == "actions" for b in m.blocks or [])
+    ]
 
 
 async def gaps_shown(slack: SlackEmulator, channel: str, user: str = "U_ALICE") -> str:
