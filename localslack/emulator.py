@@ -80,7 +80,6 @@ from localslack.events import (
     channel_shared_event,
     channel_unshared_event,
     envelope,
-    ephemeral_actions_payload,
     file_change_event,
     file_deleted_event,
     file_shared_event,
@@ -667,39 +666,30 @@ class SlackEmulator:
         self, channel: str, ts: str, action_id: str, *, user: str = "U_ALICE", value: Any = None
     ) -> Ack:
         """A person presses a button (or picks from a menu) in a message: ``block_actions``."""
-        conversation = self.workspace.channel(channel)
-        message = self.workspace.message(channel, ts)
+        return await self._click(self.workspace.message(channel, ts), action_id, user=user, value=value)
+
+    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
+        """The person an ephemeral message was shown to presses one of its buttons."""
+        return await self._click(ephemeral, action_id, user=ephemeral.user)
+
+    async def _click(
+        self, message: Message | Ephemeral, action_id: str, *, user: str, value: Any = None
+    ) -> Ack:
         element, block_id = find_action(message, action_id)
+        # replace_original / delete_original act on a posted message; ephemerals are not kept to edit.
+        posted_ts = None if isinstance(message, Ephemeral) else message.ts
         target = self.responses.issue(
-            "action", channel=conversation.id, user=user, message_ts=ts, thread_ts=message.thread_ts
+            "action", channel=message.channel, user=user, message_ts=posted_ts, thread_ts=message.thread_ts
         )
         payload = block_actions_payload(
             self.workspace,
             user=user,
-            channel=conversation,
             message=message,
             action=element,
             block_id=block_id,
             response_url=target.url,
             trigger_id=self.web_api.issue_trigger(),
             value=value,
-        )
-        return await self.deliver("interactive", payload)
-
-    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
-        """The person an ephemeral message was shown to presses one of its buttons."""
-        element, block_id = find_action(ephemeral, action_id)
-        target = self.responses.issue(
-            "action", channel=ephemeral.channel, user=ephemeral.user, thread_ts=ephemeral.thread_ts
-        )
-        payload = ephemeral_actions_payload(
-            self.workspace,
-            user=ephemeral.user,
-            ephemeral=ephemeral,
-            action=element,
-            block_id=block_id,
-            response_url=target.url,
-            trigger_id=self.web_api.issue_trigger(),
         )
         return await self.deliver("interactive", payload)
 
