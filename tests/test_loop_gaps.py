@@ -15,10 +15,18 @@ from bot.metrics import REGISTRY
 from bot.slack.app import SlackBot
 from knowledge.base import KnowledgeBase
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import (
+    cite_first,
+    make_settings,
+    script_team,
+    serving,
+    with_buttons,
+)
 from tests.emulators.openai import ModelRequest, ModelServer
-from tests.test_slack_app import cite_first, kb, make_settings, manifest_events, script_team, serving
 
-kb = kb  # the fixture corpus, synced once for the module
+# The fixture corpus (synced once for the module), the model server, the workspace.
+kb, model, slack = app_fixtures.kb, app_fixtures.model, app_fixtures.slack
 
 UNCOVERED = ("where do I park my bike at the office?", "is there bike parking at the office?")
 
@@ -30,37 +38,15 @@ def writer(request: ModelRequest) -> str:
     return cite_first(request)
 
 
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
-
-
 def counted(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
 async def ask(slack: SlackEmulator, channel: str, text: str, user: str = "U_ALICE"):
     said = await slack.user_says(channel, text, user=user)
-    # The finished answer, with its buttons: a "not found" ends its stream and then replaces it, and
-    # the stopped stream (empty) is not what the person reads.
+    # Not wait_for_reply: a "not found" ends its stream, empty, and replaces it with an update after.
     (reply,) = await slack.wait_for(lambda: with_buttons(slack, channel, said.ts), timeout=20)
     return reply
-
-
-def with_buttons(slack: SlackEmulator, channel: str, thread_ts: str) -> list:
-    """The app's finished replies in a thread, once their buttons are there."""
-    return [
-        m
-        for m in slack.bot_messages(channel, thread_ts)
-        if not m.streaming and any(b.get("type") == "actions" for b in m.blocks or [])
-    ]
 
 
 async def gaps_shown(slack: SlackEmulator, channel: str, user: str = "U_ALICE") -> str:
