@@ -66,7 +66,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -516,25 +516,21 @@ class SlackEmulator:
 
     async def channel_made_private(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
         """An admin makes a public channel private: a ``channel_convert_to_private`` message."""
-        conversation = self.workspace.channel(channel)
-        conversation.kind = "private"
-        message = self.workspace.post(
-            conversation.id,
-            text="made this channel *private*. Now, it can only be viewed or joined by invitation.",
-            user=user,
-            subtype="channel_convert_to_private",
-        )
-        return await self._deliver_message(conversation, message)
+        said = "made this channel *private*. Now, it can only be viewed or joined by invitation."
+        return await self._channel_converted(channel, "private", said, user)
 
     async def channel_made_public(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
         """An admin makes a private channel public: a ``channel_convert_to_public`` message."""
+        said = "made this channel public. Now, anyone in the workspace can see and join it."
+        return await self._channel_converted(channel, "public", said, user)
+
+    async def _channel_converted(
+        self, channel: str, kind: Literal["private", "public"], text: str, user: str
+    ) -> list[Ack]:
         conversation = self.workspace.channel(channel)
-        conversation.kind = "public"
+        conversation.kind = kind
         message = self.workspace.post(
-            conversation.id,
-            text="made this channel public. Now, anyone in the workspace can see and join it.",
-            user=user,
-            subtype="channel_convert_to_public",
+            conversation.id, text=text, user=user, subtype=f"channel_convert_to_{kind}"
         )
         return await self._deliver_message(conversation, message)
 

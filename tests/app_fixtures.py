@@ -257,6 +257,18 @@ def long_answer(request: ModelRequest) -> str:
     return "\n\n".join(f"Step {i}: {paragraph.strip()} [{n}]" for i in range(1, 61))
 
 
+def script_long_answer(model: ModelServer) -> None:
+    """The team, its answer too long for one message (see ``posted_in_parts``)."""
+    script_team(model, writer=long_answer, echo_chunk=4000)
+
+
+async def posted_in_parts(slack: SlackEmulator, bot: SlackBot, channel: str, thread_ts: str) -> list[Message]:
+    """The reply's messages once a long answer is posted in two or more and the app is idle."""
+    await slack.wait_for(lambda: len(slack.bot_messages(channel, thread_ts)) >= 2, timeout=20)
+    await settle(bot)
+    return slack.bot_messages(channel, thread_ts)
+
+
 def slow_writer(request: ModelRequest) -> str:
     """A writer whose answer streams in many small appends (see ``script_slow_stream``)."""
     return cite_first(request) + " " + " ".join(f"More detail {i} [1]." for i in range(12))

@@ -34,9 +34,10 @@ from tests.app_fixtures import (
     action_ids,
     analyst_saw,
     leader_turns,
-    long_answer,
     make_settings,
     manifest_events,
+    posted_in_parts,
+    script_long_answer,
     script_slow_stream,
     script_team,
     serving,
@@ -261,12 +262,10 @@ async def test_a_feedback_click_is_stored_with_the_answer_and_acknowledged(
 async def test_along_answer_is_split_over_messages_within_slacks_limits(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=long_answer, echo_chunk=4000)
+    script_long_answer(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
-        await settle(bot)
-    replies = slack.bot_messages("C_GENERAL", said.ts)
+        replies = await posted_in_parts(slack, bot, "C_GENERAL", said.ts)
     assert len(replies) >= 2 and not any(r.streaming for r in replies)
     for reply in replies:
         assert_within_limits(reply)

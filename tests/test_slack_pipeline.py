@@ -28,8 +28,9 @@ from tests.app_fixtures import (
     action_ids,
     cite_first,
     leader_turns,
-    long_answer,
     make_settings,
+    posted_in_parts,
+    script_long_answer,
     script_slow_stream,
     script_team,
     serving,
@@ -156,12 +157,10 @@ async def test_follow_ups_delivered_to_two_replicas_are_answered_in_turn(
 async def test_a_resumed_long_answer_edits_its_messages_instead_of_posting_them_again(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=long_answer, echo_chunk=4000)
+    script_long_answer(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
-        await settle(bot)
-        posted = [m.ts for m in slack.bot_messages("C_GENERAL", said.ts)]
+        posted = [m.ts for m in await posted_in_parts(slack, bot, "C_GENERAL", said.ts)]
         assert len(posted) >= 2
         # The state a worker killed after posting every part leaves: open, its lease run out.
         engine = make_engine(sqlite_url)
