@@ -44,10 +44,11 @@ from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from localslack.emulator import SlackEmulator
 from localslack.events import HttpDelivery, app_mention_event, envelope, message_event
+from tests.app_fixtures import cite_first, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelRequest, ModelServer
 from tests.processes import Serve, bot_process_env, free_port, outside_environ
-from tests.test_slack_app import ANALYST, LEADER, WRITER, cite_first, manifest_events, script_team
+from tests.team_script import ANALYST, LEADER, WRITER
 
 ACK_TARGET_MS = 50.0
 SIGN_TARGET_MS = 300.0

@@ -66,7 +66,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -80,7 +80,6 @@ from localslack.events import (
     channel_shared_event,
     channel_unshared_event,
     envelope,
-    ephemeral_actions_payload,
     file_change_event,
     file_deleted_event,
     file_shared_event,
@@ -517,25 +516,21 @@ class SlackEmulator:
 
     async def channel_made_private(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
         """An admin makes a public channel private: a ``channel_convert_to_private`` message."""
-        conversation = self.workspace.channel(channel)
-        conversation.kind = "private"
-        message = self.workspace.post(
-            conversation.id,
-            text="made this channel *private*. Now, it can only be viewed or joined by invitation.",
-            user=user,
-            subtype="channel_convert_to_private",
-        )
-        return await self._deliver_message(conversation, message)
+        said = "made this channel *private*. Now, it can only be viewed or joined by invitation."
+        return await self._channel_converted(channel, "private", said, user)
 
     async def channel_made_public(self, channel: str, user: str = "U_ALICE") -> list[Ack]:
         """An admin makes a private channel public: a ``channel_convert_to_public`` message."""
+        said = "made this channel public. Now, anyone in the workspace can see and join it."
+        return await self._channel_converted(channel, "public", said, user)
+
+    async def _channel_converted(
+        self, channel: str, kind: Literal["private", "public"], text: str, user: str
+    ) -> list[Ack]:
         conversation = self.workspace.channel(channel)
-        conversation.kind = "public"
+        conversation.kind = kind
         message = self.workspace.post(
-            conversation.id,
-            text="made this channel public. Now, anyone in the workspace can see and join it.",
-            user=user,
-            subtype="channel_convert_to_public",
+            conversation.id, text=text, user=user, subtype=f"channel_convert_to_{kind}"
         )
         return await self._deliver_message(conversation, message)
 
@@ -667,39 +662,30 @@ class SlackEmulator:
         self, channel: str, ts: str, action_id: str, *, user: str = "U_ALICE", value: Any = None
     ) -> Ack:
         """A person presses a button (or picks from a menu) in a message: ``block_actions``."""
-        conversation = self.workspace.channel(channel)
-        message = self.workspace.message(channel, ts)
+        return await self._click(self.workspace.message(channel, ts), action_id, user=user, value=value)
+
+    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
+        """The person an ephemeral message was shown to presses one of its buttons."""
+        return await self._click(ephemeral, action_id, user=ephemeral.user)
+
+    async def _click(
+        self, message: Message | Ephemeral, action_id: str, *, user: str, value: Any = None
+    ) -> Ack:
         element, block_id = find_action(message, action_id)
+        # replace_original / delete_original act on a posted message; ephemerals are not kept to edit.
+        posted_ts = None if isinstance(message, Ephemeral) else message.ts
         target = self.responses.issue(
-            "action", channel=conversation.id, user=user, message_ts=ts, thread_ts=message.thread_ts
+            "action", channel=message.channel, user=user, message_ts=posted_ts, thread_ts=message.thread_ts
         )
         payload = block_actions_payload(
             self.workspace,
             user=user,
-            channel=conversation,
             message=message,
             action=element,
             block_id=block_id,
             response_url=target.url,
             trigger_id=self.web_api.issue_trigger(),
             value=value,
-        )
-        return await self.deliver("interactive", payload)
-
-    async def user_clicks_ephemeral(self, ephemeral: Ephemeral, action_id: str) -> Ack:
-        """The person an ephemeral message was shown to presses one of its buttons."""
-        element, block_id = find_action(ephemeral, action_id)
-        target = self.responses.issue(
-            "action", channel=ephemeral.channel, user=ephemeral.user, thread_ts=ephemeral.thread_ts
-        )
-        payload = ephemeral_actions_payload(
-            self.workspace,
-            user=ephemeral.user,
-            ephemeral=ephemeral,
-            action=element,
-            block_id=block_id,
-            response_url=target.url,
-            trigger_id=self.web_api.issue_trigger(),
         )
         return await self.deliver("interactive", payload)
 
@@ -771,7 +757,12 @@ class SlackEmulator:
     async def wait_for_reply(
         self, channel: str, thread_ts: str, *, count: int = 1, timeout: float = 10.0
     ) -> list[Message]:
-        """Wait until the app has ``count`` finished (not streaming) replies in the thread; return them."""
+        """Wait until the app has ``count`` finished (not streaming) replies in the thread; return them.
+
+        An app that ends a stream and then replaces its text with ``chat.update`` (as it must when the
+        final answer is not what it streamed) has a stopped reply that is not yet its last word in
+        between; when what the reply says matters, wait for its final form too (e.g. its buttons).
+        """
 
         def done() -> list[Message]:
             replies = self.bot_messages(channel, thread_ts)

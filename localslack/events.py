@@ -275,16 +275,21 @@ def block_actions_payload(
     ws: Workspace,
     *,
     user: str,
-    channel: Channel,
-    message: Message,
+    message: Message | Ephemeral,
     action: dict[str, Any],
     block_id: str,
     response_url: str,
     trigger_id: str,
     value: Any = None,
 ) -> dict[str, Any]:
-    """A ``block_actions`` payload for a person using an interactive element in a message."""
+    """A ``block_actions`` payload for a person using an interactive element in a message.
+
+    For a posted message Slack sends a copy of it (``message``); for an ephemeral one the container
+    says ``is_ephemeral`` and there is no copy (the app never stored one).
+    """
     person = ws.user(user)
+    channel = ws.channel(message.channel)
+    ephemeral = isinstance(message, Ephemeral)
     act: dict[str, Any] = {
         "action_id": action.get("action_id"),
         "block_id": block_id,
@@ -305,7 +310,7 @@ def block_actions_payload(
         "type": "message",
         "message_ts": message.ts,
         "channel_id": channel.id,
-        "is_ephemeral": False,
+        "is_ephemeral": ephemeral,
     }
     if message.thread_ts:
         container["thread_ts"] = message.thread_ts
@@ -320,54 +325,7 @@ def block_actions_payload(
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": channel.id, "name": "directmessage" if channel.is_dm else channel.name},
-        "message": ws.render(message),
-        "state": {"values": {}},
-        "response_url": response_url,
-        "actions": [act],
-    }
-
-
-def ephemeral_actions_payload(
-    ws: Workspace,
-    *,
-    user: str,
-    ephemeral: Ephemeral,
-    action: dict[str, Any],
-    block_id: str,
-    response_url: str,
-    trigger_id: str,
-) -> dict[str, Any]:
-    """``block_actions`` for a button in an ephemeral message: the container says ``is_ephemeral`` and
-    Slack sends no copy of the message (the app never stored one)."""
-    person = ws.user(user)
-    channel = ws.channel(ephemeral.channel)
-    act: dict[str, Any] = {
-        "action_id": action.get("action_id"),
-        "block_id": block_id,
-        "type": action.get("type"),
-        "action_ts": f"{time.time():.6f}",
-        "text": action.get("text"),
-        "value": action.get("value"),
-    }
-    container: dict[str, Any] = {
-        "type": "message",
-        "message_ts": ephemeral.ts,
-        "channel_id": channel.id,
-        "is_ephemeral": True,
-    }
-    if ephemeral.thread_ts:
-        container["thread_ts"] = ephemeral.thread_ts
-    return {
-        "type": "block_actions",
-        "user": {"id": person.id, "username": person.name, "name": person.name, "team_id": ws.team_id},
-        "api_app_id": ws.app_id,
-        "token": "verification-token-unused",
-        "container": container,
-        "trigger_id": trigger_id,
-        "team": {"id": ws.team_id, "domain": ws.domain},
-        "enterprise": None,
-        "is_enterprise_install": False,
-        "channel": {"id": channel.id, "name": "directmessage" if channel.is_dm else channel.name},
+        **({} if ephemeral else {"message": ws.render(message)}),
         "state": {"values": {}},
         "response_url": response_url,
         "actions": [act],

@@ -24,16 +24,10 @@ from bot.settings import Settings, SettingsError
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import VPN_QUESTION, add_private_fact, analyst_saw, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.processes import Serve, bot_process_env, free_port
-from tests.test_slack_app import (
-    VPN_QUESTION,
-    add_private_fact,
-    analyst_saw,
-    manifest_events,
-    script_team,
-)
 
 KEY = "agentos-key-0123456789abcdef"
 

@@ -15,12 +15,12 @@ import pytest
 from bot.slack.app import SlackBot
 from bot.slack.audience import is_external_channel, is_outsider
 from localslack.emulator import SlackEmulator
-from tests import test_slack_app
+from tests import app_fixtures
+from tests.app_fixtures import VPN_QUESTION, make_settings, manifest_events, script_team, serving
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import VPN_QUESTION, make_settings, manifest_events, script_team, serving
 
-kb = test_slack_app.kb  # the fixture corpus (engineering/vpn.md, ...) synced into Milvus Lite
-model = test_slack_app.model
+kb = app_fixtures.kb  # the fixture corpus (engineering/vpn.md, ...) synced into Milvus Lite
+model = app_fixtures.model
 
 HANDBOOK = "Gatekeeper"  # in engineering/vpn.md, the passage that answers VPN_QUESTION
 REFUSAL = "I can only answer from files shared in this conversation"

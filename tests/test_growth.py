@@ -22,13 +22,13 @@ from bot.retention import DAY, prune, prune_database
 from bot.slack.app import SlackBot
 from knowledge.database import make_async_engine
 from localslack.emulator import SlackEmulator
-from tests import test_slack_app
+from tests import app_fixtures
+from tests.app_fixtures import VPN_QUESTION, leader_turns, make_settings, script_team, serving
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import VPN_QUESTION, leader_turns, make_settings, script_team, serving
 
-kb = test_slack_app.kb
-model = test_slack_app.model
-slack = test_slack_app.slack
+kb = app_fixtures.kb
+model = app_fixtures.model
+slack = app_fixtures.slack
 
 RETENTION = 90
 

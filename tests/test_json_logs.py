@@ -21,10 +21,10 @@ import pytest
 
 from knowledge.store.connection import milvus_client
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import VPN_QUESTION, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.processes import bot_process_env, free_port
-from tests.test_slack_app import VPN_QUESTION, manifest_events, script_team
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from knowledge.sync import SYNC_LOCK
 from knowledge.types import AccessScope
 from localslack.emulator import SlackEmulator
 from tests import test_slack_files
+from tests.app_fixtures import make_settings, serving
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import make_settings, serving
 from tests.test_slack_files import found, indexed
 
 kb = test_slack_files.kb  # an empty knowledge base in Milvus Lite, of this test's own

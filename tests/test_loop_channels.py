@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,17 @@ from knowledge.slack_files import SOURCE
 from knowledge.store import render_filter
 from knowledge.types import AccessScope, Chunk
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import (
+    analyst_saw,
+    make_settings,
+    script_team,
+    serving,
+    shown_to,
+    synced_kb,
+)
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import analyst_saw, make_settings, manifest_events, script_team, serving
 
 HERE_FILE = "# Standup\n\nThe daily standup is at 09:15 in the Kestrel room (HERE-FILE)."
 QUESTION = "who books the Kestrel room on Fridays, and how many vacation days do I get?"
@@ -29,35 +38,13 @@ OTHER_FILE = "# Kestrel room\n\nThe design team books the Kestrel room on Friday
 
 
 @pytest.fixture
-def kb(tmp_path: Path):
+def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
     write_corpus(tmp_path / "docs")
-    base = KnowledgeBase(
-        KnowledgeConfig(
-            docs=(tmp_path / "docs",),
-            milvus_uri=str(tmp_path / "milvus.db"),
-            collection="channels_test",
-            database_url=f"sqlite:///{tmp_path / 'manifest.db'}",
-        )
-    )
-    assert base.sync().ok
-    yield base
-    base.close()
+    with synced_kb(tmp_path, "channels_test") as base:
+        yield base
 
 
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
-
-
-def shown_to(slack: SlackEmulator, user: str = "U_ALICE") -> str:
-    return slack.ephemerals(user)[-1].text
+model, slack = app_fixtures.model, app_fixtures.slack
 
 
 async def wait_until(check, timeout: float = 20.0):

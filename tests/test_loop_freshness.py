@@ -13,10 +13,11 @@ import pytest
 
 from bot.freshness import updated_ago
 from knowledge.base import KnowledgeBase
-from knowledge.config import KnowledgeConfig
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import make_settings, script_team, serving, synced_kb
 from tests.emulators.openai import ModelRequest, ModelServer
-from tests.test_slack_app import WRITER, make_settings, manifest_events, script_team, serving
+from tests.team_script import WRITER
 
 NOW = time.time()
 OLD = NOW - 800 * 86400  # about two years ago
@@ -37,29 +38,11 @@ def kb(tmp_path_factory: pytest.TempPathFactory):
     for name, text, stamp in (("meals-2023.md", MEALS_OLD, OLD), ("meals.md", MEALS_NEW, NEW)):
         (docs / name).write_text(text, encoding="utf-8")
         os.utime(docs / name, (stamp, stamp))
-    base = KnowledgeBase(
-        KnowledgeConfig(
-            docs=(root / "docs",),
-            milvus_uri=str(root / "milvus.db"),
-            collection="fresh_test",
-            database_url=f"sqlite:///{root / 'manifest.db'}",
-        )
-    )
-    assert base.sync().ok
-    yield base
-    base.close()
+    with synced_kb(root, "fresh_test") as base:
+        yield base
 
 
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
+model, slack = app_fixtures.model, app_fixtures.slack
 
 
 def conflicting_writer(request: ModelRequest) -> str:

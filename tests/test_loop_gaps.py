@@ -15,10 +15,18 @@ from bot.metrics import REGISTRY
 from bot.slack.app import SlackBot
 from knowledge.base import KnowledgeBase
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import (
+    cite_first,
+    make_settings,
+    script_team,
+    serving,
+    with_buttons,
+)
 from tests.emulators.openai import ModelRequest, ModelServer
-from tests.test_slack_app import cite_first, kb, make_settings, manifest_events, script_team, serving
 
-kb = kb  # the fixture corpus, synced once for the module
+# The fixture corpus (synced once for the module), the model server, the workspace.
+kb, model, slack = app_fixtures.kb, app_fixtures.model, app_fixtures.slack
 
 UNCOVERED = ("where do I park my bike at the office?", "is there bike parking at the office?")
 
@@ -30,25 +38,14 @@ def writer(request: ModelRequest) -> str:
     return cite_first(request)
 
 
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
-
-
 def counted(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
 async def ask(slack: SlackEmulator, channel: str, text: str, user: str = "U_ALICE"):
     said = await slack.user_says(channel, text, user=user)
-    (reply,) = await slack.wait_for_reply(channel, said.ts, timeout=20)
+    # Not wait_for_reply: a "not found" ends its stream, empty, and replaces it with an update after.
+    (reply,) = await slack.wait_for(lambda: with_buttons(slack, channel, said.ts), timeout=20)
     return reply
 
 

@@ -26,40 +26,27 @@ from knowledge.database import make_async_engine
 from knowledge.saved_answers import SOURCE, index_saved, remove_saved
 from knowledge.types import AccessScope
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import (
+    analyst_saw,
+    make_settings,
+    script_team,
+    serving,
+    with_buttons,
+)
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import analyst_saw, kb, make_settings, manifest_events, script_team, serving
 
-kb = kb  # the fixture corpus, synced once for the module
+# The fixture corpus (synced once for the module), the model server, the workspace.
+kb, model, slack = app_fixtures.kb, app_fixtures.model, app_fixtures.slack
 
 QUESTION = "how do I get a parking permit for the office garage?"
 BOB_SAYS = "Ask facilities in #facilities: permits are issued on Mondays."
 DRAFT = "Q: How do I get a parking permit?\nA: Ask facilities in #facilities; permits are issued on Mondays.\nBY: <@U_BOB>"
 
 
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
-
-
 def proposals(slack: SlackEmulator, user: str = "U_ALICE") -> list:
     return [e for e in slack.ephemerals(user) if e.blocks and "Save this as an answer" in e.text]
-
-
-def with_buttons(slack: SlackEmulator, channel: str, thread_ts: str) -> list:
-    """The app's finished replies in a thread, once their buttons are there."""
-    return [
-        m
-        for m in slack.bot_messages(channel, thread_ts)
-        if not m.streaming and any(b.get("type") == "actions" for b in m.blocks or [])
-    ]
 
 
 async def settle(bot: SlackBot) -> None:

@@ -25,10 +25,11 @@ from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.database import make_async_engine
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import leader_turns, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
 from tests.processes import ROOT, Serve, bot_process_env, free_port, outside_environ
-from tests.test_slack_app import API_KEY, LEADER, leader_turns, manifest_events, script_team
+from tests.team_script import API_KEY, LEADER
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MESSAGES = 30

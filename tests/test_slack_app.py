@@ -9,207 +9,47 @@ lands in the database (claims, feedback). The emulator subscribes to exactly man
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import yaml
-from aiohttp import web
 
 from bot.cli import main
-from bot.server import build_web_app, connect_socket_mode
-from bot.settings import Settings
+from bot.server import connect_socket_mode
 from bot.slack.app import SlackBot
 from bot.slack.reply import PLACEHOLDER
 from bot.slack.worker import WorkerThread
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
-from knowledge.types import Chunk
 from localslack.emulator import SlackEmulator
 from localslack.events import app_mention_event
 from localslack.limits import MAX_BLOCKS, MAX_SECTION_TEXT, MAX_TEXT
 from localslack.workspace import Message
-from tests.corpus import write_corpus
-from tests.emulators.openai import Error, Hang, ModelRequest, ModelServer, Text, ToolCall
-from tests.team_script import ANALYST, API_KEY, LEADER, WRITER
+from tests import app_fixtures
+from tests.app_fixtures import (
+    BUTTONS,
+    VPN_QUESTION,
+    action_ids,
+    analyst_saw,
+    leader_turns,
+    make_settings,
+    manifest_events,
+    posted_in_parts,
+    script_long_answer,
+    script_slow_stream,
+    script_team,
+    serving,
+    settle,
+    shown_to,
+    streaming_reply,
+)
+from tests.emulators.openai import Error, Hang, ModelServer
+from tests.team_script import LEADER
 
-ROOT = Path(__file__).resolve().parents[1]
-PRIVATE_FACT = "The Falcon launch code word is BLUE-HERON-42."
-VPN_QUESTION = "how do I reset my VPN password?"
-BUTTONS = ["feedback_up", "feedback_down", "thread_resolved", "ask_expert"]  # under every answer
-
-
-def manifest_events() -> set[str]:
-    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
-    return set(manifest["settings"]["event_subscriptions"]["bot_events"])
-
-
-# --- the team's models, scripted ----------------------------------------------------------------
-
-
-def _this_turn(request: ModelRequest) -> list[dict]:
-    messages = request.messages
-    last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
-    return messages[last_user + 1 :]
-
-
-def question_of(text: str) -> str:
-    """The question in a turn text such as "[Alice (U_ALICE) asks]\\nhow ...?"."""
-    return text.strip().splitlines()[-1].strip()
-
-
-def cite_first(request: ModelRequest) -> str:
-    """The writer: names the question and cites the first passage the analyst found."""
-    found = re.search(r'<passage n="(\d+)" document="([^"]+)"', request.transcript)
-    if not found:
-        return "The documents do not cover this."
-    return f"About “{question_of(request.last_user)}”: see {found.group(2)} [{found.group(1)}]."
-
-
-def script_team(
-    server: ModelServer,
-    *,
-    writer: Callable[[ModelRequest], Any] = cite_first,
-    leader_delay: float = 0.0,
-    echo_chunk: int = 40,
-    echo_delay: float = 0.0,
-) -> None:
-    """Stateless parts, so any number of answers can run at once: the leader delegates to the analyst,
-    then the writer, then repeats the writer; the analyst searches for the question once."""
-
-    async def leader(request: ModelRequest):
-        done = sum(1 for m in _this_turn(request) if m.get("role") == "tool")
-        if done == 0:
-            if leader_delay:
-                await asyncio.sleep(leader_delay)
-            return ToolCall("delegate_task_to_member", {"member_id": "analyst", "task": request.last_user})
-        if done == 1:
-            return ToolCall("delegate_task_to_member", {"member_id": "writer", "task": request.last_user})
-        return Text(request.tool_results[-1], chunk_chars=echo_chunk, chunk_delay=echo_delay)
-
-    def analyst(request: ModelRequest):
-        if not request.after_tool:
-            return ToolCall("search_documents", {"query": question_of(request.last_user)})
-        return "Findings:\n" + request.tool_results[-1]
-
-    server.on(leader, model=LEADER)
-    server.on(analyst, model=ANALYST)
-    server.on(writer, model=WRITER)
-
-
-def leader_turns(server: ModelServer) -> list[ModelRequest]:
-    """The first leader request of each answer."""
-    return [r for r in server.chat_requests if r.model == LEADER and not _this_turn(r)]
-
-
-def analyst_saw(server: ModelServer) -> str:
-    return "\n".join(t for r in server.chat_requests if r.model == ANALYST for t in r.tool_results)
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-
-
-def add_private_fact(kb: KnowledgeBase) -> None:
-    """A chunk only channel C_PRIVATE may see, holding PRIVATE_FACT."""
-    private = Chunk(
-        chunk_id="private-falcon-1",
-        doc_id="private-falcon",
-        doc_path="slack/C_PRIVATE/falcon.md",
-        title="Falcon",
-        heading="",
-        page=None,
-        position=0,
-        text=PRIVATE_FACT,
-        access="channel:C_PRIVATE",
-    )
-    kb.store.upsert([private], kb.embedder.embed_documents([private.text]))
-
-
-@pytest.fixture(scope="module")
-def kb(tmp_path_factory: pytest.TempPathFactory):
-    """The fixture corpus, synced, plus one chunk only channel C_PRIVATE may see."""
-    root = tmp_path_factory.mktemp("slack-kb")
-    write_corpus(root / "docs")
-    base = KnowledgeBase(
-        KnowledgeConfig(
-            docs=(root / "docs",),
-            milvus_uri=str(root / "milvus.db"),
-            collection="slack_test",
-            database_url=f"sqlite:///{root / 'manifest.db'}",
-        )
-    )
-    assert base.sync().ok
-    add_private_fact(base)
-    yield base
-    base.close()
-
-
-@pytest.fixture
-def model():
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
-
-
-def make_settings(slack: SlackEmulator, model: ModelServer, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        slack_bot_token=slack.bot_token,
-        slack_signing_secret=slack.signing_secret,
-        slack_app_token=slack.app_token,
-        slack_api_url=slack.api_url,
-        openai_base_url=model.base_url,
-        openai_api_key=API_KEY,
-        model=LEADER,
-        analyst_model=ANALYST,
-        writer_model=WRITER,
-        database_url=database_url,
-        model_retries=0,
-        model_timeout=20,
-        answer_timeout=30,
-        sync_minutes=0,
-    )
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    slack: SlackEmulator, settings: Settings, kb: KnowledgeBase, *, workers: int = 1
-) -> AsyncIterator[SlackBot]:
-    """The front started and served over HTTP on loopback, the emulator delivering to it, with
-    ``workers`` answer workers (each on its own thread and loop here; processes in production)."""
-    bot = await SlackBot(settings, knowledge=kb).start()
-    running = [await WorkerThread(settings, kb, audiences=bot.audiences).start() for _ in range(workers)]
-    runner = web.AppRunner(build_web_app(bot), handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    slack.request_url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-    try:
-        yield bot
-    finally:
-        await runner.cleanup()
-        await bot.stop()
-        for worker in running:
-            await worker.stop()
-
-
-@pytest.fixture
-async def bot(slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase):
-    script_team(model)
-    async with serving(slack, make_settings(slack, model, sqlite_url), kb) as running:
-        yield running
+# The app under test and its fixtures (tests/app_fixtures.py).
+kb, model, slack, bot = app_fixtures.kb, app_fixtures.model, app_fixtures.slack, app_fixtures.bot
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -217,12 +57,6 @@ async def bot(slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: Kno
 
 def texts(messages: list[Message]) -> list[str]:
     return [m.display_text for m in messages]
-
-
-def action_ids(message: Message) -> list[str]:
-    return [
-        e.get("action_id") for b in message.blocks or [] if b.get("type") == "actions" for e in b["elements"]
-    ]
 
 
 def assert_within_limits(message: Message) -> None:
@@ -233,17 +67,8 @@ def assert_within_limits(message: Message) -> None:
             assert len(block["text"]["text"]) <= MAX_SECTION_TEXT
 
 
-def shown_to(slack: SlackEmulator, user: str = "U_ALICE") -> str:
-    """The last message only ``user`` saw (a command's reply, a click's acknowledgement)."""
-    return slack.ephemerals(user)[-1].text
-
-
 def errors(slack: SlackEmulator) -> list[str]:
     return [f"{c.method}:{c.error}" for c in slack.calls() if not c.ok]
-
-
-async def settle(bot: SlackBot) -> None:
-    await bot.wait_idle(timeout=30)
 
 
 # --- mentions, threads, DMs ---------------------------------------------------------------------
@@ -434,21 +259,13 @@ async def test_a_feedback_click_is_stored_with_the_answer_and_acknowledged(
 # --- limits, streaming and its fallbacks --------------------------------------------------------
 
 
-def long_answer(request: ModelRequest) -> str:
-    n = re.search(r'<passage n="(\d+)"', request.transcript).group(1)  # type: ignore[union-attr]
-    paragraph = "Reset credentials in the Gatekeeper portal; the link expires after twenty minutes. " * 12
-    return "\n\n".join(f"Step {i}: {paragraph.strip()} [{n}]" for i in range(1, 61))
-
-
 async def test_along_answer_is_split_over_messages_within_slacks_limits(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=long_answer, echo_chunk=4000)
+    script_long_answer(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
-        await settle(bot)
-    replies = slack.bot_messages("C_GENERAL", said.ts)
+        replies = await posted_in_parts(slack, bot, "C_GENERAL", said.ts)
     assert len(replies) >= 2 and not any(r.streaming for r in replies)
     for reply in replies:
         assert_within_limits(reply)
@@ -477,14 +294,10 @@ async def test_when_streaming_is_refused_the_answer_is_posted_and_updated(
 async def test_a_stream_that_expires_mid_answer_is_finished_by_updating_it(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    def slow_writer(request: ModelRequest) -> str:
-        return cite_first(request) + " " + " ".join(f"More detail {i} [1]." for i in range(12))
-
-    script_team(model, writer=slow_writer, echo_chunk=12, echo_delay=0.06)
+    script_slow_stream(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: [c for c in slack.calls("chat.appendStream") if c.ok], timeout=15)
-        (streaming,) = slack.bot_messages("C_GENERAL", said.ts)
+        streaming = await streaming_reply(slack, "C_GENERAL", said.ts)
         slack.expire_stream("C_GENERAL", streaming.ts)
         await slack.wait_for(lambda: slack.bot_messages("C_GENERAL", said.ts)[0].blocks, timeout=15)
         await settle(bot)

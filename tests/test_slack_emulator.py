@@ -677,6 +677,61 @@ async def test_bolt_slash_command_and_button(slack: SlackEmulator) -> None:
         assert [c.ok for c in slack.calls("views.open")] == [True]
 
 
+async def test_a_click_in_a_posted_and_in_an_ephemeral_message_is_told_apart(
+    slack: SlackEmulator, slack_client: AsyncWebClient
+) -> None:
+    app = bolt_app(slack)
+    clicked: list[dict[str, Any]] = []
+
+    @app.action("save")
+    async def save(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        clicked.append(body)
+
+    button = {
+        "type": "button",
+        "action_id": "save",
+        "text": {"type": "plain_text", "text": "Save"},
+        "value": "draft-1",
+        "style": "primary",
+    }
+    blocks = [section("Save this?"), {"type": "actions", "block_id": "choice", "elements": [button]}]
+    parent = slack.workspace.post("C_GENERAL", text="question", user="U_ALICE")
+    posted = await slack_client.chat_postMessage(
+        channel="C_GENERAL", thread_ts=parent.ts, text="Save this?", blocks=blocks
+    )
+    await slack_client.chat_postEphemeral(
+        channel="C_GENERAL", user="U_BOB", thread_ts=parent.ts, text="Save this?", blocks=blocks
+    )
+    (ephemeral,) = slack.ephemerals(user="U_BOB")
+    async with serve_bolt_app(app) as url:
+        slack.request_url = url
+        assert (await slack.user_clicks("C_GENERAL", posted["ts"], "save")).ok
+        assert (await slack.user_clicks_ephemeral(ephemeral, "save")).ok
+    in_message, in_ephemeral = clicked
+    assert in_message["container"] == {
+        "type": "message",
+        "message_ts": posted["ts"],
+        "channel_id": "C_GENERAL",
+        "is_ephemeral": False,
+        "thread_ts": parent.ts,
+    }
+    assert in_message["message"]["ts"] == posted["ts"] and in_message["user"]["id"] == "U_ALICE"
+    # Slack sends no copy of an ephemeral message: the app never stored one.
+    assert in_ephemeral["container"] == {
+        "type": "message",
+        "message_ts": ephemeral.ts,
+        "channel_id": "C_GENERAL",
+        "is_ephemeral": True,
+        "thread_ts": parent.ts,
+    }
+    assert "message" not in in_ephemeral and in_ephemeral["user"]["id"] == "U_BOB"
+    for body in clicked:
+        (action,) = body["actions"]
+        assert (action["block_id"], action["value"], action["style"]) == ("choice", "draft-1", "primary")
+        assert action["text"] == {"type": "plain_text", "text": "Save"}
+
+
 # -- Socket Mode -----------------------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ from knowledge.config import KnowledgeConfig
 from knowledge.slack_files import SOURCE
 from knowledge.types import AccessScope
 from localslack.emulator import SlackEmulator
+from tests import app_fixtures
+from tests.app_fixtures import make_settings, script_team, serving
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import make_settings, manifest_events, script_team, serving
 
 SECRET = "BLUE-HERON-42"
 FALCON = f"# Falcon launch plan\n\nThe Falcon launch code word is {SECRET}. Keep it inside this channel.\n"
@@ -55,10 +56,7 @@ def model():
         yield server
 
 
-@pytest.fixture
-async def slack():
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
+slack = app_fixtures.slack
 
 
 @pytest.fixture

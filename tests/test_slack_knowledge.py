@@ -5,7 +5,7 @@ when a sync refused to remove most of a folder (an empty or unmounted docs volum
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -15,30 +15,20 @@ from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeConfig
 from knowledge.scheduler import run_sync_job
 from localslack.emulator import SlackEmulator
-from tests.corpus import DOCS, write_corpus
-from tests.emulators.openai import ModelServer
-from tests.milvus_server import lite_and_server_uri  # noqa: F401  (every test here on both)
-from tests.test_slack_app import (
+from tests import app_fixtures
+from tests.app_fixtures import (
     VPN_QUESTION,
     add_private_fact,
     analyst_saw,
     make_settings,
-    manifest_events,
     script_team,
     serving,
 )
+from tests.corpus import DOCS, write_corpus
+from tests.emulators.openai import ModelServer
+from tests.milvus_server import lite_and_server_uri  # noqa: F401  (every test here on both)
 
-
-@pytest.fixture
-def model() -> Iterator[ModelServer]:
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator(subscriptions=manifest_events()) as emulator:
-        yield emulator
+model, slack = app_fixtures.model, app_fixtures.slack
 
 
 @pytest.fixture

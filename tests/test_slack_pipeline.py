@@ -21,22 +21,26 @@ from bot.slack.receive import CANNOT_ANSWER
 from knowledge.base import KnowledgeBase
 from knowledge.database import make_engine
 from localslack.emulator import SlackEmulator
-from tests import test_slack_app as app_tests
-from tests.emulators.openai import ModelRequest, ModelServer
-from tests.test_slack_app import (
+from tests import app_fixtures
+from tests.app_fixtures import (
     BUTTONS,
     VPN_QUESTION,
     action_ids,
     cite_first,
     leader_turns,
     make_settings,
+    posted_in_parts,
+    script_long_answer,
+    script_slow_stream,
     script_team,
     serving,
     settle,
+    streaming_reply,
 )
+from tests.emulators.openai import ModelRequest, ModelServer
 
-# The Slack app tests' fixtures: the synced corpus, the model server, the workspace.
-kb, model, slack = app_tests.kb, app_tests.model, app_tests.slack
+# The synced corpus, the model server, the workspace.
+kb, model, slack = app_fixtures.kb, app_fixtures.model, app_fixtures.slack
 
 
 def run_sql(database_url: str, *statements: str) -> None:
@@ -153,12 +157,10 @@ async def test_follow_ups_delivered_to_two_replicas_are_answered_in_turn(
 async def test_a_resumed_long_answer_edits_its_messages_instead_of_posting_them_again(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    script_team(model, writer=app_tests.long_answer, echo_chunk=4000)
+    script_long_answer(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: len(slack.bot_messages("C_GENERAL", said.ts)) >= 2, timeout=20)
-        await settle(bot)
-        posted = [m.ts for m in slack.bot_messages("C_GENERAL", said.ts)]
+        posted = [m.ts for m in await posted_in_parts(slack, bot, "C_GENERAL", said.ts)]
         assert len(posted) >= 2
         # The state a worker killed after posting every part leaves: open, its lease run out.
         engine = make_engine(sqlite_url)
@@ -180,14 +182,10 @@ async def test_a_resumed_long_answer_edits_its_messages_instead_of_posting_them_
 async def test_a_stream_the_person_stopped_keeps_what_they_saw_and_gets_sources_and_buttons(
     slack: SlackEmulator, model: ModelServer, sqlite_url: str, kb: KnowledgeBase
 ):
-    def slow_writer(request: ModelRequest) -> str:
-        return cite_first(request) + " " + " ".join(f"More detail {i} [1]." for i in range(12))
-
-    script_team(model, writer=slow_writer, echo_chunk=12, echo_delay=0.06)
+    script_slow_stream(model)
     async with serving(slack, make_settings(slack, model, sqlite_url), kb) as bot:
         said = await slack.user_says("C_GENERAL", VPN_QUESTION)
-        await slack.wait_for(lambda: [c for c in slack.calls("chat.appendStream") if c.ok], timeout=15)
-        (streaming,) = slack.bot_messages("C_GENERAL", said.ts)
+        streaming = await streaming_reply(slack, "C_GENERAL", said.ts)
         slack.user_stops_stream("C_GENERAL", streaming.ts)
         seen = streaming.text
         await settle(bot)

@@ -21,18 +21,11 @@ from knowledge.database import make_async_engine
 from knowledge.manifest import Manifest
 from knowledge.slack_files import SOURCE
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import BUTTONS, VPN_QUESTION, leader_turns, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
 from tests.processes import Serve, bot_process_env, free_port
-from tests.test_slack_app import (
-    API_KEY,
-    BUTTONS,
-    LEADER,
-    VPN_QUESTION,
-    leader_turns,
-    manifest_events,
-    script_team,
-)
+from tests.team_script import API_KEY, LEADER
 
 pytestmark = pytest.mark.slow
 

@@ -21,10 +21,11 @@ import pytest
 from bot.ledger import Ledger
 from knowledge.database import make_async_engine
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import leader_turns, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import Hang, ModelServer
 from tests.processes import ROOT, Serve, bot_process_env, free_port, outside_environ
-from tests.test_slack_app import LEADER, leader_turns, manifest_events, script_team
+from tests.team_script import LEADER
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -8,12 +8,12 @@ import pytest
 from bot.slack.app import SlackBot
 from bot.slack.user_text import quote
 from localslack.emulator import SlackEmulator
-from tests import test_slack_app
+from tests import app_fixtures
+from tests.app_fixtures import make_settings, manifest_events, script_team, serving
 from tests.emulators.openai import ModelServer
-from tests.test_slack_app import make_settings, manifest_events, script_team, serving
 
-kb = test_slack_app.kb  # the module's fixtures: the synced corpus, the scripted model server
-model = test_slack_app.model
+kb = app_fixtures.kb  # the module's fixtures: the synced corpus, the scripted model server
+model = app_fixtures.model
 
 PINGS = "<!channel> <!here> <!everyone> <!subteam^S_DEVS|@devs> <@U_BOB>"
 
