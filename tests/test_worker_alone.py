@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 
 from localslack.emulator import SlackEmulator
+from tests.app_fixtures import VPN_QUESTION, manifest_events, script_team
 from tests.corpus import write_corpus
 from tests.emulators.openai import ModelServer
 from tests.milvus_server import MilvusServer
 from tests.processes import Serve, bot_process_env, free_port
-from tests.test_slack_app import VPN_QUESTION, manifest_events, script_team
 from tests.test_two_replicas import threadwise
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.milvus_server]
