@@ -69,10 +69,11 @@ def fuse_scores(
     first with their scores: cosine + ``weight`` x the BM25 score min-max normalised over the first
     ``depth`` BM25 hits.
 
-    A chunk only BM25 found takes the lowest cosine of the dense route's first ``depth`` hits; one
-    BM25 ranks past ``depth`` adds nothing. So every chunk in either route's first ``depth`` scores at
-    least that floor and every other chunk at most it: the first results do not depend on how many
-    candidates a caller asks for. Ties keep the order of the best rank reached, dense route first.
+    The lowest cosine of the dense route's first ``depth`` hits is a floor: a chunk in BM25's first
+    ``depth`` but not in dense's counts its cosine as the floor; a chunk in neither counts its own
+    cosine (below the floor) or the floor, and gets nothing from BM25. So every chunk in either head
+    scores at least the floor and every other chunk at most it: the first results do not depend on
+    how many candidates a caller asks for. Ties keep the order of the best rank reached, dense first.
     """
     if weight < 0 or depth < 1:
         raise ValueError(
@@ -81,8 +82,9 @@ def fuse_scores(
     head = [score for _, score in lexical[:depth]]
     low, high = (min(head), max(head)) if head else (0.0, 0.0)
     boost = {item: (score - low) / (high - low) if high > low else 1.0 for item, score in lexical[:depth]}
-    cosine = {item: score for item, score in dense}
     floor = min((score for _, score in dense[:depth]), default=0.0)
+    cosine = {item: score for item, score in dense[depth:]} | {item: floor for item in boost}
+    cosine |= dict(dense[:depth])
     best: dict[str, int] = {}
     for route in (dense, lexical):
         for rank, (item, _) in enumerate(route, start=1):
