@@ -14,7 +14,7 @@ The sweeps, each printed as a Markdown table (bench/README.md, "Retrieval qualit
   weighted BM25, a per-question BM25 weight) on the product's own two routes;
 - second_stage: each step of knowledge/passages.py on and off;
 - chunking: THREADWISE_CHUNK_SIZE x THREADWISE_CHUNK_OVERLAP, each indexed into its own collection;
-- fusion: the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
+- fusion: with THREADWISE_FUSION=rrf, the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
   (``knowledge.fusion.FUSION_DEPTH``); depth 50 with k = 60 is the fusion before this sweep
   (Milvus's RRFRanker over 50 candidates per route);
 - dense: the HNSW index, M and efConstruction at build time (``knowledge.store.HNSW_BUILD``) and the
@@ -173,8 +173,8 @@ def sweep_fusion(bench: Bench) -> None:
             for depth in FUSION_DEPTHS:
                 store_search.FUSION_DEPTH = depth
                 for k in RRF_KS:
-                    kb.config = replace(kb.config, rrf_k=k)
-                    kb.store.config = kb.config  # the store reads rrf_k from its config at each search
+                    kb.config = replace(kb.config, rrf_k=k, fusion="rrf")
+                    kb.store.config = kb.config  # the store reads the fusion from its config at each search
                     hybrid = bench.quality(kb, ("hybrid",))["hybrid"]
                     p50, p95 = bench.latency(kb, "hybrid")
                     label = f"{k} (before)" if (k, depth) == (60, 50) else str(k)
@@ -606,7 +606,8 @@ def main() -> None:
         print(
             f"## {answerable} questions ({len(bench.questions) - answerable} unanswerable left out), "
             f"{bench.embedder.name}; defaults: chunk {defaults.chunk_size}/{defaults.chunk_overlap}, "
-            f"rrf k {defaults.rrf_k}, depth {store_search.FUSION_DEPTH}, HNSW {store_schema.HNSW_BUILD}, "
+            f"fusion {defaults.fusion} (weight {defaults.fusion_weight}; rrf k {defaults.rrf_k}, "
+            f"depth {store_search.FUSION_DEPTH}), HNSW {store_schema.HNSW_BUILD}, "
             f"ef >= {store_schema.HNSW_EF_MIN}\n"
         )
         for name in args.only or SWEEPS:
