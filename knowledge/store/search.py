@@ -48,7 +48,7 @@ def ranked_route(mode: SearchMode, hits: list[dict[str, Any]]) -> Ranked:
     return [(score, hit["entity"]) for score, _, hit in ranked]
 
 
-def route_limit(k: int, mode: SearchMode, fusion: Fusion = "score") -> int:
+def route_limit(k: int, mode: SearchMode, fusion: Fusion) -> int:
     """How many candidates each route returns: deeper for hybrid, whose fusion reads the first
     SCORE_DEPTH hits (score) or FUSION_DEPTH ranks (rrf) of each route."""
     if mode != "hybrid":
