@@ -9,10 +9,12 @@ The sweeps, each printed as a Markdown table (bench/README.md, "Retrieval qualit
 - references: the product's three modes, with and without the second stage, beside bm25s, the
   embedding model alone and the two fused by RRF (bench/references.py), on the same chunks;
 - lexical: the BM25 route replayed with and without stemming, fused with the product's dense route at
-  several RRF constants and depths (what a stemmed BM25 field would change, the schema untouched);
+  several RRF constants and depths (what a stemmed BM25 field would change, the schema untouched); then
+  fusion methods that use the routes' scores (min-max, z-score, Milvus's WeightedRanker, cosine plus
+  weighted BM25, a per-question BM25 weight) on the product's own two routes;
 - second_stage: each step of knowledge/passages.py on and off;
 - chunking: THREADWISE_CHUNK_SIZE x THREADWISE_CHUNK_OVERLAP, each indexed into its own collection;
-- fusion: the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
+- fusion: with THREADWISE_FUSION=rrf, the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
   (``knowledge.fusion.FUSION_DEPTH``); depth 50 with k = 60 is the fusion before this sweep
   (Milvus's RRFRanker over 50 candidates per route);
 - dense: the HNSW index, M and efConstruction at build time (``knowledge.store.HNSW_BUILD``) and the
@@ -171,8 +173,8 @@ def sweep_fusion(bench: Bench) -> None:
             for depth in FUSION_DEPTHS:
                 store_search.FUSION_DEPTH = depth
                 for k in RRF_KS:
-                    kb.config = replace(kb.config, rrf_k=k)
-                    kb.store.config = kb.config  # the store reads rrf_k from its config at each search
+                    kb.config = replace(kb.config, rrf_k=k, fusion="rrf")
+                    kb.store.config = kb.config  # the store reads the fusion from its config at each search
                     hybrid = bench.quality(kb, ("hybrid",))["hybrid"]
                     p50, p95 = bench.latency(kb, "hybrid")
                     label = f"{k} (before)" if (k, depth) == (60, 50) else str(k)
@@ -407,12 +409,14 @@ def sweep_lexical(bench: Bench) -> None:
     with bench.indexed() as (kb, _, _):
         kb.config = replace(kb.config, passages=FIRST_STAGE_ONLY)
         chunks = corpus_chunks(kb.config)
-        routes = {
+        scored_routes = {  # (chunk id, the route's own score: cosine or BM25), best first
             mode: [
-                [h.chunk.chunk_id for h in kb.search(q.question, k=REPLAY_DEPTH, mode=mode)] for q in scored
+                [(h.chunk.chunk_id, h.score) for h in kb.search(q.question, k=REPLAY_DEPTH, mode=mode)]
+                for q in scored
             ]
             for mode in ("dense", "bm25")
         }
+    routes = {mode: [[i for i, _ in ranked] for ranked in found] for mode, found in scored_routes.items()}
     by_id = {c.chunk_id: c for c in chunks}
     missing = {i for ranked in routes["dense"] + routes["bm25"] for i in ranked} - by_id.keys()
     if missing:
@@ -458,6 +462,126 @@ def sweep_lexical(bench: Bench) -> None:
     facts = [f"answer@{SEARCH_K}"] if any(q.must_contain for q in scored) else []
     table(["BM25 analysis", "search", "depth", "BM25 weight", "nDCG@10", "recall@10", *facts], rows)
 
+    print("### Fusion methods on the product's own two routes (cosine and Milvus BM25 scores)\n")
+    rows = []
+    for name, fuse in FUSION_METHODS.items():
+        fused = [
+            fuse(dense, lexical, q.question)
+            for q, dense, lexical in zip(scored, scored_routes["dense"], scored_routes["bm25"], strict=True)
+        ]
+        rows.append([name, *scores(fused)])
+    table(["fusion", "nDCG@10", "recall@10", *facts], rows)
+
+
+Scored = list[tuple[str, float]]  # (chunk id, route score), best first
+
+
+def normalised(route: Scored, how: str, depth: int) -> dict[str, float]:
+    """A route's first ``depth`` scores on a common scale: min-max to [0, 1], or z-scores."""
+    head = route[:depth]
+    values = [score for _, score in head]
+    if not values:
+        return {}
+    if how == "z":
+        mean, spread = statistics.fmean(values), statistics.pstdev(values) or 1.0
+        return {item: (score - mean) / spread for item, score in head}
+    low, high = min(values), max(values)
+    return {item: (score - low) / (high - low) if high > low else 1.0 for item, score in head}
+
+
+def by_normalised_scores(how: str, depth: int, weight: float) -> Callable[[Scored, Scored, str], list[str]]:
+    """Both routes normalised, then (1 - weight) x dense + weight x BM25 (a chunk missing from a route
+    takes that route's lowest normalised score), as Milvus's WeightedRanker combines them."""
+
+    def fuse(dense: Scored, lexical: Scored, _: str) -> list[str]:
+        routes = [normalised(dense, how, depth), normalised(lexical, how, depth)]
+        floors = [min(route.values(), default=0.0) for route in routes]
+        items = list(dict.fromkeys([*routes[0], *routes[1]]))
+        score = {
+            i: (1 - weight) * routes[0].get(i, floors[0]) + weight * routes[1].get(i, floors[1])
+            for i in items
+        }
+        return sorted(items, key=lambda i: -score[i])
+
+    return fuse
+
+
+def by_milvus_weighted(depth: int, weight: float) -> Callable[[Scored, Scored, str], list[str]]:
+    """Milvus's WeightedRanker with its own normalisation: (1 + cosine) / 2 and 2/pi x arctan(BM25)."""
+
+    def fuse(dense: Scored, lexical: Scored, _: str) -> list[str]:
+        score: dict[str, float] = {}
+        for item, cosine in dense[:depth]:
+            score[item] = (1 - weight) * (1 + cosine) / 2
+        for item, bm25 in lexical[:depth]:
+            score[item] = score.get(item, 0.0) + weight * 2 / math.pi * math.atan(bm25)
+        return sorted(score, key=lambda i: -score[i])
+
+    return fuse
+
+
+def by_ranks(k: int, depth: int, weight: float) -> Callable[[Scored, Scored, str], list[str]]:
+    def fuse(dense: Scored, lexical: Scored, _: str) -> list[str]:
+        return weighted_fusion([i for i, _ in dense], [i for i, _ in lexical], k, depth, weight)
+
+    return fuse
+
+
+def by_cosine_plus_bm25(weight: float, depth: int = 30) -> Callable[[Scored, Scored, str], list[str]]:
+    """The product's score fusion (knowledge.fusion.fuse_scores)."""
+    from knowledge.fusion import fuse_scores
+
+    def fuse(dense: Scored, lexical: Scored, _: str) -> list[str]:
+        return [i for i, _ in fuse_scores(dense, lexical, weight=weight, depth=depth)]
+
+    return fuse
+
+
+def by_confidence(signal: str, low: float, high: float) -> Callable[[Scored, Scored, str], list[str]]:
+    """Min-max score fusion (depth 30) whose BM25 weight moves from ``low`` to ``high`` with how sure the
+    BM25 route is of this question: ``gap`` = (first - tenth BM25 score) / first; ``rare`` = the first
+    BM25 score per question word / 3 (high when rare words match), capped at 1."""
+    import re
+
+    words, stop = re.compile(r"\w+"), frozenset(store_schema.STOP_WORDS)
+
+    def fuse(dense: Scored, lexical: Scored, question: str) -> list[str]:
+        values = [score for _, score in lexical]
+        if not values or values[0] <= 0:
+            sure = 0.0
+        elif signal == "gap":
+            sure = (values[0] - values[min(9, len(values) - 1)]) / values[0]
+        else:
+            terms = {t for t in words.findall(question.lower()) if t not in stop}
+            sure = min(1.0, values[0] / max(1, len(terms)) / 3)
+        return by_normalised_scores("minmax", 30, low + (high - low) * sure)(dense, lexical, question)
+
+    return fuse
+
+
+# Every method measured on the product's two routes (bench/README.md, "Fusion by score").
+FUSION_METHODS: dict[str, Callable[[Scored, Scored, str], list[str]]] = {
+    "rrf k 60, depth 5 (THREADWISE_FUSION=rrf, the default before)": by_ranks(60, 5, 1.0),
+    "rrf k 60, depth 20": by_ranks(60, 20, 1.0),
+    "rrf k 10, depth 50": by_ranks(10, 50, 1.0),
+    "rrf k 60, depth 20, BM25 weight 0.5": by_ranks(60, 20, 0.5),
+    "rrf k 10, depth 30, BM25 weight 0.7": by_ranks(10, 30, 0.7),
+    "rrf k 10, depth 50, BM25 weight 0.5": by_ranks(10, 50, 0.5),
+    "min-max, depth 30, BM25 weight 0.3": by_normalised_scores("minmax", 30, 0.3),
+    "min-max, depth 30, BM25 weight 0.5": by_normalised_scores("minmax", 30, 0.5),
+    "min-max, depth 100, BM25 weight 0.4": by_normalised_scores("minmax", 100, 0.4),
+    "z-score, depth 30, BM25 weight 0.3": by_normalised_scores("z", 30, 0.3),
+    "z-score, depth 30, BM25 weight 0.5": by_normalised_scores("z", 30, 0.5),
+    "z-score, depth 100, BM25 weight 0.4": by_normalised_scores("z", 100, 0.4),
+    "Milvus WeightedRanker, depth 100, BM25 weight 0.3": by_milvus_weighted(100, 0.3),
+    "per question: min-max, BM25 weight 0-0.8 by the BM25 gap": by_confidence("gap", 0.0, 0.8),
+    "per question: min-max, BM25 weight 0.1-0.5 by rare words": by_confidence("rare", 0.1, 0.5),
+    "cosine + 0.08 x min-max BM25, depth 30": by_cosine_plus_bm25(0.08),
+    "cosine + 0.12 x min-max BM25, depth 30 (THREADWISE_FUSION=score, default)": by_cosine_plus_bm25(0.12),
+    "cosine + 0.15 x min-max BM25, depth 30": by_cosine_plus_bm25(0.15),
+    "cosine + 0.12 x min-max BM25, depth 50": by_cosine_plus_bm25(0.12, 50),
+}
+
 
 SWEEPS = {
     "references": sweep_references,
@@ -482,7 +606,8 @@ def main() -> None:
         print(
             f"## {answerable} questions ({len(bench.questions) - answerable} unanswerable left out), "
             f"{bench.embedder.name}; defaults: chunk {defaults.chunk_size}/{defaults.chunk_overlap}, "
-            f"rrf k {defaults.rrf_k}, depth {store_search.FUSION_DEPTH}, HNSW {store_schema.HNSW_BUILD}, "
+            f"fusion {defaults.fusion} (weight {defaults.fusion_weight}; rrf k {defaults.rrf_k}, "
+            f"depth {store_search.FUSION_DEPTH}), HNSW {store_schema.HNSW_BUILD}, "
             f"ef >= {store_schema.HNSW_EF_MIN}\n"
         )
         for name in args.only or SWEEPS:

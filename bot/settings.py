@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from knowledge.config import KnowledgeConfig
+from knowledge.fusion import SCORE_WEIGHT
 from knowledge.passages import PassageSettings
 
 
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     max_file_mb: float = _env("THREADWISE_MAX_FILE_MB", default=50, gt=0)
     chunk_size: int = _env("THREADWISE_CHUNK_SIZE", default=1200, ge=200, le=8000)
     chunk_overlap: int = _env("THREADWISE_CHUNK_OVERLAP", default=150, ge=0, le=2000)
+    # How hybrid search fuses its two routes (knowledge/fusion.py); measured in bench/README.md.
+    fusion: Literal["score", "rrf"] = _env("THREADWISE_FUSION", default="score")
+    fusion_weight: float = _env("THREADWISE_FUSION_WEIGHT", default=SCORE_WEIGHT, ge=0, le=10)
     # The second stage of a search (knowledge/passages.py); defaults measured in bench/README.md.
     passage_neighbours: int = _env("THREADWISE_PASSAGE_NEIGHBOURS", default=1, ge=0, le=3)
     passage_fold: int = _env("THREADWISE_PASSAGE_FOLD", default=2, ge=0, le=4)
@@ -167,6 +171,8 @@ class Settings(BaseSettings):
             max_file_mb=self.max_file_mb,
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
+            fusion=self.fusion,
+            fusion_weight=self.fusion_weight,
             passages=PassageSettings(
                 neighbours=self.passage_neighbours,
                 fold_gap=self.passage_fold,

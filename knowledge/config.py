@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from knowledge.fusion import SCORE_WEIGHT
 from knowledge.passages import PassageSettings
+from knowledge.types import Fusion
 
 DEFAULT_LOCAL_MODEL = "all-minilm-l6-v2-int8"  # knowledge.transformer_embedder
 WORDLLAMA_MODEL = "wordllama-l2-supercat-256"
@@ -30,6 +32,8 @@ class KnowledgeConfig:
     max_file_mb: float = 50.0
     chunk_size: int = 1200  # characters, see bench/README.md
     chunk_overlap: int = 150
+    fusion: Fusion = "score"  # hybrid: cosine plus weighted BM25 (knowledge/fusion.py), or "rrf"
+    fusion_weight: float = SCORE_WEIGHT  # the BM25 route's weight in score fusion
     rrf_k: int = 60
     passages: PassageSettings = field(default_factory=PassageSettings)  # knowledge/passages.py
     embed_batch: int = 64

@@ -10,6 +10,8 @@ from typing import Literal
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "bm25")
+Fusion = Literal["score", "rrf"]  # how hybrid fuses its two routes (knowledge/fusion.py)
+FUSIONS: tuple[Fusion, ...] = ("score", "rrf")
 
 # Every folder document is visible to the whole workspace. Slack files shared in a private
 # conversation get ``channel:<id>``; a search always names the tokens it may see.

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,9 +131,36 @@ def test_hybrid_fuses_keywords_and_meaning(filled: ChunkStore, embedder: LocalEm
     hits = search(filled, embedder, "lost my Gatekeeper login secret", "hybrid", k=4)
     assert hits[0].chunk.chunk_id == "vpn-vpn-reset-v1"
     assert hits[0].chunk.url == "https://wiki.example.com/vpn" and hits[0].chunk.page is None
-    # RRF: a chunk first in both routes scores 2/(k+1)
-    assert hits[0].score == pytest.approx(2 / (filled.config.rrf_k + 1), rel=1e-3)
+    # first in both routes: its cosine plus the whole BM25 weight
+    cosine = search(filled, embedder, "lost my Gatekeeper login secret", "dense", k=1)[0].score
+    assert hits[0].score == pytest.approx(cosine + filled.config.fusion_weight, rel=1e-3)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # RRF, still selectable: a chunk first in both routes scores 2/(k+1)
+    filled.config = replace(filled.config, fusion="rrf")
+    hits = search(filled, embedder, "lost my Gatekeeper login secret", "hybrid", k=4)
+    assert hits[0].chunk.chunk_id == "vpn-vpn-reset-v1"
+    assert hits[0].score == pytest.approx(2 / (filled.config.rrf_k + 1), rel=1e-3)
+
+
+def test_hybrid_keeps_the_clear_answer_ahead_of_a_chunk_sharing_generic_words(
+    filled: ChunkStore, embedder: LocalEmbedder
+):
+    # Only the laptop policy shares words with the question ("staff", "receive"); the embedding model
+    # is clearly surest of the leave policy. Ranks alone (RRF) put the laptop policy first: the only
+    # BM25 hit, second for dense. By score, a weak keyword match does not outweigh the meaning.
+    laptops = replace(
+        chunk("vpn-clients", "Staff receive a new laptop every three years and may keep the old one."),
+        chunk_id="it-laptops-v1",
+        doc_id="it",
+        doc_path="docs/it.md",
+    )
+    filled.upsert([laptops], embedder.embed_documents([laptops.text]))
+    question = "How much holiday allowance do staff receive?"
+    assert ids(search(filled, embedder, question, "bm25")) == ["it-laptops-v1"]
+    assert ids(search(filled, embedder, question, "dense", k=2)) == ["hr-leave-v1", "it-laptops-v1"]
+    assert ids(search(filled, embedder, question, "hybrid", k=2)) == ["hr-leave-v1", "it-laptops-v1"]
+    filled.config = replace(filled.config, fusion="rrf")
+    assert ids(search(filled, embedder, question, "hybrid", k=2)) == ["it-laptops-v1", "hr-leave-v1"]
 
 
 @pytest.mark.parametrize("mode", SEARCH_MODES)

@@ -187,7 +187,7 @@ class ChunkStore:
         doc_ids: list[str] | None = None,
     ) -> list[Hit]:
         """The k best chunks the scope may see, best first. Scores: higher is better in every mode
-        (cosine similarity for dense, BM25 for bm25, the fused RRF score of ``knowledge.fusion`` for
+        (cosine similarity for dense, BM25 for bm25, the fused score of ``knowledge.fusion`` for
         hybrid)."""
         conditions: list[tuple[str, str, str | Sequence[str]]] = [("access", "in", list(scope.tokens))]
         if scope.folders is not None:  # a channel's settings: inside the filter, never after the search
@@ -200,11 +200,14 @@ class ChunkStore:
         searching.check_request(text, vector, k=k, mode=mode, dimension=self.dimension)
         if not scope.tokens or doc_ids == [] or (mode != "dense" and not text.strip()):
             return []  # nothing visible, or no words to match
-        limit = searching.route_limit(k, mode)
+        limit = searching.route_limit(k, mode, self.config.fusion)
         if mode != "hybrid":
             return searching.hits(self._route(mode, text, vector, limit, expr))
-        routes = [self._route(route, text, vector, limit, expr) for route in ("dense", "bm25")]
-        return searching.fused_hits(routes, k=k, rrf_k=self.config.rrf_k)
+        dense, lexical = (self._route(route, text, vector, limit, expr) for route in ("dense", "bm25"))
+        config = self.config
+        return searching.fused_hits(
+            dense, lexical, k=k, fusion=config.fusion, weight=config.fusion_weight, rrf_k=config.rrf_k
+        )
 
     def _route(
         self,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from knowledge.fusion import FUSION_DEPTH, fuse_ranks
+from knowledge.fusion import FUSION_DEPTH, SCORE_DEPTH, fuse_ranks, fuse_scores
 from knowledge.store import schema
 from knowledge.store.schema import to_chunk
-from knowledge.types import SEARCH_MODES, Hit, SearchMode
+from knowledge.types import FUSIONS, SEARCH_MODES, Fusion, Hit, SearchMode
 
 Ranked = list[tuple[float, dict[str, Any]]]  # (score, entity), best first
 
@@ -48,9 +48,12 @@ def ranked_route(mode: SearchMode, hits: list[dict[str, Any]]) -> Ranked:
     return [(score, hit["entity"]) for score, _, hit in ranked]
 
 
-def route_limit(k: int, mode: SearchMode) -> int:
-    """How many candidates each route returns: deeper for hybrid, whose fusion reads FUSION_DEPTH ranks."""
-    return k if mode != "hybrid" else max(k, FUSION_DEPTH)
+def route_limit(k: int, mode: SearchMode, fusion: Fusion) -> int:
+    """How many candidates each route returns: deeper for hybrid, whose fusion reads the first
+    SCORE_DEPTH hits (score) or FUSION_DEPTH ranks (rrf) of each route."""
+    if mode != "hybrid":
+        return k
+    return max(k, SCORE_DEPTH if fusion == "score" else FUSION_DEPTH)
 
 
 def hits(ranked: Ranked) -> list[Hit]:
@@ -59,13 +62,28 @@ def hits(ranked: Ranked) -> list[Hit]:
     ]
 
 
-def fused_hits(routes: list[Ranked], *, k: int, rrf_k: int) -> list[Hit]:
-    """The routes fused by reciprocal rank here rather than by Milvus's RRFRanker, which lets every
-    candidate vote and so let mid-list agreement outrank either route's best chunk."""
-    entities = {entity["chunk_id"]: entity for ranked in routes for _, entity in ranked}
-    fused = fuse_ranks(
-        [[entity["chunk_id"] for _, entity in ranked] for ranked in routes], k=rrf_k, depth=FUSION_DEPTH
-    )
+def fused_hits(
+    dense: Ranked, lexical: Ranked, *, k: int, fusion: Fusion, weight: float, rrf_k: int
+) -> list[Hit]:
+    """The two routes fused here rather than by Milvus's rankers: its RRFRanker lets every candidate
+    vote, so mid-list agreement outranks either route's best chunk, and its WeightedRanker squashes
+    cosine and BM25 into fixed ranges that ignore how a question's own scores spread (both measured
+    below ``knowledge.fusion``'s, bench/README.md)."""
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+    entities = {entity["chunk_id"]: entity for ranked in (dense, lexical) for _, entity in ranked}
+    if fusion == "score":
+        fused = fuse_scores(
+            [(entity["chunk_id"], score) for score, entity in dense],
+            [(entity["chunk_id"], score) for score, entity in lexical],
+            weight=weight,
+        )
+    else:
+        fused = fuse_ranks(
+            [[entity["chunk_id"] for _, entity in ranked] for ranked in (dense, lexical)],
+            k=rrf_k,
+            depth=FUSION_DEPTH,
+        )
     return [
         Hit(chunk=to_chunk(entities[chunk_id]), score=score, rank=rank)
         for rank, (chunk_id, score) in enumerate(fused[:k], start=1)
