@@ -110,13 +110,13 @@ async def test_a_thumbs_up_after_a_thumbs_down_withdraws_the_gap(
         assert await wait_listed(bot, 0) == []
 
 
-async def wait_listed(bot: SlackBot, count: int) -> list:
-    for _ in range(100):
-        found = await bot.gaps.list()
-        if len(found) == count:
-            return found
+async def wait_listed(bot: SlackBot, count: int, timeout: float = 10.0) -> list:
+    """The recorded gaps once there are ``count`` of them (recording follows the answer)."""
+    deadline = time.monotonic() + timeout
+    while len(found := await bot.gaps.list()) != count:
+        assert time.monotonic() < deadline, f"expected {count} recorded gaps, found {len(found)}: {found}"
         await asyncio.sleep(0.05)
-    return await bot.gaps.list()
+    return found
 
 
 def test_questions_close_in_meaning_are_one_topic(kb: KnowledgeBase):
