@@ -11,7 +11,8 @@ The sweeps, each printed as a Markdown table (bench/README.md, "Retrieval qualit
 - lexical: the BM25 route replayed with and without stemming, fused with the product's dense route at
   several RRF constants and depths (what a stemmed BM25 field would change, the schema untouched); then
   fusion methods that use the routes' scores (min-max, z-score, Milvus's WeightedRanker, cosine plus
-  weighted BM25, a per-question BM25 weight) on the product's own two routes;
+  weighted BM25, a per-question BM25 weight) on the product's own two routes; last, the product's score
+  fusion with each BM25 route, Milvus's and the replays (stemmed or not), question by question;
 - second_stage: each step of knowledge/passages.py on and off;
 - chunking: THREADWISE_CHUNK_SIZE x THREADWISE_CHUNK_OVERLAP, each indexed into its own collection;
 - fusion: with THREADWISE_FUSION=rrf, the RRF constant k (``KnowledgeConfig.rrf_k``) x how many ranks of each route vote
@@ -350,6 +351,8 @@ LEXICAL_FUSIONS = (
     (60, 100, 0.5),
     (60, 100, 0.3),
 )
+# Score fusion's BM25 weight with a stemmed route: the default and its neighbours, not tuned per set
+STEM_SCORE_WEIGHTS = (0.10, 0.12, 0.15)
 REPLAY_DEPTH = 100  # chunks per route replayed: plain RRF over 100, as the bm25s+embedding reference fuses
 
 
@@ -422,6 +425,7 @@ def sweep_lexical(bench: Bench) -> None:
     if missing:
         raise SystemExit(f"{len(missing)} chunk ids of the product are not among the replayed chunks")
     bm25_routes = {"Milvus BM25 route (the product)": routes["bm25"]}
+    replayed_scores: dict[str, list[Scored]] = {}
     for name, analyze in lexical_analyzers().items():
         index = bm25s.BM25(k1=1.2, b=0.75)
         index.index([analyze(c.text) for c in chunks], show_progress=False)
@@ -433,15 +437,22 @@ def sweep_lexical(bench: Bench) -> None:
                 continue
             found, scores = index.retrieve([tokens], k=REPLAY_DEPTH, show_progress=False, n_threads=1)
             ranked.append(
-                [chunks[int(i)].chunk_id for i, s in zip(found[0], scores[0], strict=True) if s > 0]
+                [
+                    (chunks[int(i)].chunk_id, float(s))
+                    for i, s in zip(found[0], scores[0], strict=True)
+                    if s > 0
+                ]
             )
-        bm25_routes[f"replay: {name}"] = ranked
+        replayed_scores[name] = ranked
+        bm25_routes[f"replay: {name}"] = [[i for i, _ in hits] for hits in ranked]
+
+    def documents(ids: list[str]) -> list[str]:  # ranked by their best chunk, as threadwise eval ranks them
+        return list(dict.fromkeys(by_id[i].doc_path for i in ids))[:CHUNKS_FETCHED]
 
     def scores(ranked_chunks: list[list[str]]) -> list[float]:
         rows = []
         for q, ids in zip(scored, ranked_chunks, strict=True):
-            ranked = list(dict.fromkeys(by_id[i].doc_path for i in ids))[:CHUNKS_FETCHED]
-            row = question_metrics(ranked, q.relevant)
+            row = question_metrics(documents(ids), q.relevant)
             if q.must_contain:
                 row["answer"] = float(fact_found([by_id[i].text for i in ids[:SEARCH_K]], q.must_contain))
             rows.append(row)
@@ -471,6 +482,41 @@ def sweep_lexical(bench: Bench) -> None:
         ]
         rows.append([name, *scores(fused)])
     table(["fusion", "nDCG@10", "recall@10", *facts], rows)
+
+    print("### Score fusion (the product's) with the BM25 route replayed, unstemmed and stemmed\n")
+    lexical_routes = {"Milvus BM25 route (the product)": scored_routes["bm25"]}
+    lexical_routes |= {f"replay: {name}": found for name, found in replayed_scores.items()}
+
+    def ndcg_each(ranked_chunks: list[list[str]]) -> list[float]:
+        return [
+            question_metrics(documents(ids), q.relevant)["ndcg@10"]
+            for q, ids in zip(scored, ranked_chunks, strict=True)
+        ]
+
+    rows, product_ndcg = [], {}
+    for name, lexical_found in lexical_routes.items():
+        for weight in STEM_SCORE_WEIGHTS:
+            fuse = by_cosine_plus_bm25(weight)
+            fused = [
+                fuse(dense, lexical, q.question)
+                for q, dense, lexical in zip(scored, scored_routes["dense"], lexical_found, strict=True)
+            ]
+            each = ndcg_each(fused)
+            base = product_ndcg.setdefault(weight, each)  # the first route is the product's
+            pairs = list(zip(each, base, strict=True))
+            moved = f"{sum(a > b for a, b in pairs)} / {sum(a < b for a, b in pairs)}"
+            rows.append([name, f"{weight:g}", *scores(fused), moved])
+    table(
+        [
+            "BM25 analysis",
+            "BM25 weight (cosine + w x min-max BM25, depth 30)",
+            "nDCG@10",
+            "recall@10",
+            *facts,
+            "questions up / down against the product's route",
+        ],
+        rows,
+    )
 
 
 Scored = list[tuple[str, float]]  # (chunk id, route score), best first
