@@ -157,6 +157,10 @@ def _row_to_claim(row: Any) -> Claim:
     )
 
 
+def _key(values: dict[str, Any]) -> tuple[str, str, str]:
+    return (values["team"], values["channel"], values["ts"])
+
+
 def _is(claim: Claim):
     return and_(claims.c.team == claim.team, claims.c.channel == claim.channel, claims.c.ts == claim.ts)
 
@@ -221,12 +225,12 @@ class Ledger:
         await asyncio.sleep(0)  # let the other deliveries of this loop turn join the batch
         while self._pending:
             batch, self._pending = self._pending[:RECORD_BATCH], self._pending[RECORD_BATCH:]
-            rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-            for values, _ in batch:  # a message delivered twice in one batch: the first delivery wins
-                rows.setdefault((values["team"], values["channel"], values["ts"]), values)
+            first: dict[tuple[str, str, str], dict[str, Any]] = {}  # a message delivered twice in one
+            for values, _ in batch:  # batch: the first delivery is the one written
+                first.setdefault(_key(values), values)
             statement = (
                 upsert_insert(self.engine, claims)
-                .values(list(rows.values()))
+                .values(list(first.values()))
                 .on_conflict_do_nothing(index_elements=["team", "channel", "ts"])
                 .returning(claims.c.team, claims.c.channel, claims.c.ts)
             )
@@ -235,14 +239,13 @@ class Ledger:
                     inserted = {tuple(row) for row in (await conn.execute(statement)).all()}
             except Exception as exc:
                 for _, written in batch:
-                    if not written.done():
+                    if not written.done():  # done: its caller was cancelled meanwhile
                         written.set_exception(exc)
                 continue
             for values, written in batch:
-                row = rows.get((values["team"], values["channel"], values["ts"]))
-                won = row is values and (values["team"], values["channel"], values["ts"]) in inserted
+                key = _key(values)
                 if not written.done():
-                    written.set_result(won)
+                    written.set_result(first[key] is values and key in inserted)
 
     async def _changed(self, statement) -> int:
         """Run one write with RETURNING; how many rows it wrote (rowcount is not reliable on every driver)."""
