@@ -65,8 +65,13 @@ async def test_a_front_without_workers_and_a_worker_deployed_alone_answer_and_co
                 assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(
                     19, os.getpriority(os.PRIO_PROCESS, 0) + 10
                 )
-                counted = await metrics(f"http://127.0.0.1:{metrics_port}/metrics")
-                assert 'threadwise_answers_total{outcome="answered"} 1.0' in counted
+                # counted by the worker's bookkeeping, just after the reply is posted
+                answered = 'threadwise_answers_total{outcome="answered"} 1.0'
+
+                async def counted() -> bool:
+                    return answered in await metrics(f"http://127.0.0.1:{metrics_port}/metrics")
+
+                await slack.wait_for(counted, timeout=10, message=f"no {answered} on the worker's page")
             finally:
                 for process in (worker, front.process):
                     if process is not None and process.returncode is None:
